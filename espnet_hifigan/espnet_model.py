@@ -1,0 +1,272 @@
+"""The ESPnet model wrapper: segments, losses, the generator and discriminator turns."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from espnet2.gan_tts.hifigan.loss import (
+    DiscriminatorAdversarialLoss,
+    FeatureMatchLoss,
+    GeneratorAdversarialLoss,
+)
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
+from torch.amp import autocast
+
+from espnet_hifigan.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.features import LogMelSpectrogram
+from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.losses import MelL1Loss
+
+
+class ESPnetHiFiGANModel(AbsGANESPnetModel):
+    """HiFi-GAN vocoder model for ESPnet's ``GANTrainer``.
+
+    The trainer calls :meth:`forward` twice per batch, once per turn. The generator runs once
+    per batch: its output is cached by the first turn and reused by the second, as in the
+    official training loop (which scores the same ``y_g_hat`` in the D and the G step).
+
+    Args:
+        feats_extract: Log-mel extractor; defines the feature contract. Used to make the
+            generator input from ``speech`` when no ``feats`` come from the data loader.
+        normalize: Optional global MVN applied to the input features.
+        generator: HiFi-GAN generator.
+        discriminator: MPD + MSD.
+        segment_size: Training segment in samples; must be a multiple of the hop length.
+        lambda_adv: Weight of the adversarial loss.
+        lambda_feat_match: Weight of the feature-matching loss (paper: 2).
+        lambda_mel: Weight of the mel L1 loss (paper: 45).
+        mel_loss_conf: Fields of the loss mel that differ from the input features (``fmax``
+            is the official ``fmax_for_loss``; defaults: natural log, fmin 0, fmax fs/2).
+        feat_match_include_final: Include each discriminator's final score map in the feature
+            matching loss (the official code does).
+        cache_generator_outputs: Run the generator once per batch (official behaviour).
+    """
+
+    def __init__(
+        self,
+        feats_extract: LogMelSpectrogram,
+        normalize: Optional[AbsNormalize],
+        generator: HiFiGANGenerator,
+        discriminator: HiFiGANDiscriminator,
+        segment_size: int = 8192,
+        lambda_adv: float = 1.0,
+        lambda_feat_match: float = 2.0,
+        lambda_mel: float = 45.0,
+        mel_loss_conf: Optional[Dict[str, Any]] = None,
+        feat_match_include_final: bool = True,
+        cache_generator_outputs: bool = True,
+    ):
+        super().__init__()
+        hop = feats_extract.hop_length
+        if generator.upsample_factor != hop:
+            raise ValueError(
+                f"generator upsamples by {generator.upsample_factor} but the features' "
+                f"hop_length is {hop}: they must be equal"
+            )
+        if segment_size % hop != 0 or segment_size <= 0:
+            raise ValueError(f"segment_size ({segment_size}) must be a positive multiple of hop_length ({hop})")
+        self.feats_extract = feats_extract
+        self.normalize = normalize
+        self.generator = generator
+        self.discriminator = discriminator
+        self.segment_size = segment_size
+        self.segment_frames = segment_size // hop
+        self.hop_length = hop
+        self.lambda_adv = lambda_adv
+        self.lambda_feat_match = lambda_feat_match
+        self.lambda_mel = lambda_mel
+        self.generator_adv_loss = GeneratorAdversarialLoss(average_by_discriminators=False, loss_type="mse")
+        self.discriminator_adv_loss = DiscriminatorAdversarialLoss(
+            average_by_discriminators=False, loss_type="mse"
+        )
+        self.feat_match_loss = FeatureMatchLoss(
+            average_by_layers=False,
+            average_by_discriminators=False,
+            include_final_outputs=feat_match_include_final,
+        )
+        self.mel_loss = MelL1Loss(feats_extract.get_parameters(), mel_loss_conf)
+        self.cache_generator_outputs = cache_generator_outputs
+        self._cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+
+    # ------------------------------------------------------------------ segments
+    def _segment_starts(self, num_frames: torch.Tensor) -> torch.Tensor:
+        """Random (train) or first (eval) segment start frame per utterance, (B,)."""
+        max_start = (num_frames - self.segment_frames).clamp(min=0)
+        if not self.training:
+            return torch.zeros_like(max_start)
+        return (torch.rand(max_start.shape, device=max_start.device) * (max_start + 1)).long()
+
+    def _cut_segments(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        feats: Optional[torch.Tensor],
+        feats_lengths: Optional[torch.Tensor],
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Cut aligned (features, audio) segments.
+
+        Frame ``j`` pairs with samples ``[j * hop, (j + 1) * hop)``. Utterances shorter than the
+        segment are padded: audio with zeros, features with the silence value.
+
+        Args:
+            speech: Waveform (B, T).
+            speech_lengths: (B,).
+            feats: Raw (un-normalised) features (B, F, n_mels) or None.
+            feats_lengths: (B,) or None.
+
+        Returns:
+            Features (B, segment_frames, n_mels) and audio (B, segment_size).
+        """
+        hop = self.hop_length
+        frames = self.segment_frames
+        # Frames whose audio lies fully inside the utterance.
+        usable = speech_lengths // hop
+        if feats is not None:
+            usable = torch.minimum(usable, feats_lengths)
+        starts = self._segment_starts(usable)
+        silence = self.feats_extract.silence_value()
+
+        sample_idx = starts[:, None] * hop + torch.arange(self.segment_size, device=speech.device)
+        limit = (usable * hop)[:, None]
+        padded_speech = torch.nn.functional.pad(speech, (0, self.segment_size))
+        audio = padded_speech.gather(1, sample_idx).masked_fill(sample_idx >= limit, 0.0)
+
+        if feats is None:
+            mel, _ = self.feats_extract(audio)
+            seg = mel[:, :frames]
+        else:
+            if feats.size(-1) != self.feats_extract.n_mels:
+                raise ValueError(
+                    f"input features have {feats.size(-1)} bins but the model expects "
+                    f"{self.feats_extract.n_mels}"
+                )
+            frame_idx = starts[:, None] + torch.arange(frames, device=feats.device)
+            padded = torch.nn.functional.pad(feats, (0, 0, 0, frames), value=silence)
+            seg = padded.gather(1, frame_idx.unsqueeze(-1).expand(-1, -1, feats.size(-1)))
+            seg = seg.masked_fill((frame_idx >= usable[:, None]).unsqueeze(-1), silence)
+        return seg, audio
+
+    # ------------------------------------------------------------------ turns
+    def _generate(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        feats: Optional[torch.Tensor],
+        feats_lengths: Optional[torch.Tensor],
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return reference and generated segments, (B, 1, segment_size) each."""
+        if self.cache_generator_outputs and self._cache is not None:
+            y, y_hat = self._cache
+            self._cache = None
+            return y, y_hat
+        if speech.dim() != 2:
+            raise ValueError(f"speech must be mono (B, T), got shape {tuple(speech.shape)}")
+        with autocast("cuda", enabled=False):
+            seg, audio = self._cut_segments(speech, speech_lengths, feats, feats_lengths)
+            if self.normalize is not None:
+                seg, _ = self.normalize(seg)
+        y_hat = self.generator(seg.transpose(1, 2))
+        y = audio.unsqueeze(1)
+        if self.cache_generator_outputs:
+            self._cache = (y, y_hat)
+        return y, y_hat
+
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        feats: Optional[torch.Tensor] = None,
+        feats_lengths: Optional[torch.Tensor] = None,
+        forward_generator: bool = True,
+        **kwargs,
+    ) -> Dict[str, Any]:
+        """Loss of the generator or the discriminator turn.
+
+        Args:
+            speech: Waveform (B, T).
+            speech_lengths: (B,).
+            feats: Pre-extracted raw log-mel (B, F, n_mels) or None.
+            feats_lengths: (B,) or None.
+            forward_generator: Generator turn if True, else discriminator turn.
+
+        Returns:
+            dict(loss, stats, weight, optim_idx) with optim_idx 0 (G) or 1 (D).
+        """
+        y, y_hat = self._generate(speech, speech_lengths, feats, feats_lengths)
+        batch_size = speech.size(0)
+        if forward_generator:
+            return self._generator_turn(y, y_hat, batch_size)
+        return self._discriminator_turn(y, y_hat, batch_size)
+
+    def _generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
+        p_hat = self.discriminator(y_hat)
+        with torch.no_grad():
+            p = self.discriminator(y)
+        with autocast("cuda", enabled=False):
+            mel_loss = self.mel_loss(y_hat.float(), y.float())
+        adv_loss = self.generator_adv_loss(p_hat)
+        fm_loss = self.feat_match_loss(p_hat, p)
+        loss = self.lambda_adv * adv_loss + self.lambda_feat_match * fm_loss + self.lambda_mel * mel_loss
+        stats = dict(
+            generator_loss=loss.item(),
+            generator_adv_loss=adv_loss.item(),
+            generator_feat_match_loss=fm_loss.item(),
+            generator_mel_loss=mel_loss.item(),
+        )
+        return dict(
+            loss=loss,
+            stats=stats,
+            weight=torch.tensor(batch_size, dtype=torch.float32, device=y.device),
+            optim_idx=0,
+        )
+
+    def _discriminator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
+        # One pass over real and fake halves: the same FLOPs, half the kernel launches.
+        outs = self.discriminator(torch.cat([y, y_hat.detach()], dim=0))
+        p = [[t[:batch_size] for t in layers] for layers in outs]
+        p_hat = [[t[batch_size:] for t in layers] for layers in outs]
+        real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
+        loss = real_loss + fake_loss
+        stats = dict(
+            discriminator_loss=loss.item(),
+            discriminator_real_loss=real_loss.item(),
+            discriminator_fake_loss=fake_loss.item(),
+        )
+        return dict(
+            loss=loss,
+            stats=stats,
+            weight=torch.tensor(batch_size, dtype=torch.float32, device=y.device),
+            optim_idx=1,
+        )
+
+    # ------------------------------------------------------------------ other entry points
+    def collect_feats(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        feats: Optional[torch.Tensor] = None,
+        feats_lengths: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> Dict[str, torch.Tensor]:
+        """Features for ESPnet's ``--collect_stats`` mode (normalisation statistics)."""
+        if feats is None:
+            feats, feats_lengths = self.feats_extract(speech, speech_lengths)
+        return dict(feats=feats, feats_lengths=feats_lengths)
+
+    @torch.no_grad()
+    def inference(self, feats: torch.Tensor, normalize_input: bool = True) -> Dict[str, torch.Tensor]:
+        """Synthesise one utterance.
+
+        Args:
+            feats: Raw log-mel (frames, n_mels).
+            normalize_input: Apply the model's normalisation first.
+
+        Returns:
+            dict(wav=(frames * hop,)).
+        """
+        if normalize_input and self.normalize is not None:
+            feats, _ = self.normalize(feats.unsqueeze(0))
+            feats = feats.squeeze(0)
+        return dict(wav=self.generator.inference(feats))

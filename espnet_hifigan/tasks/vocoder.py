@@ -1,0 +1,128 @@
+"""The ESPnet2 vocoder task: wires the choices; all behaviour lives in the modules."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.layers.global_mvn import GlobalMVN
+from espnet2.tasks.abs_task import AbsTask, optim_classes
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.train.gan_trainer import GANTrainer
+from espnet2.utils.get_default_kwargs import get_default_kwargs
+from espnet2.utils.nested_dict_action import NestedDictAction
+from typeguard import typechecked
+
+from espnet_hifigan.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
+from espnet_hifigan.features import LogMelSpectrogram
+from espnet_hifigan.generator import HiFiGANGenerator
+
+feats_extract_choices = ClassChoices(
+    "feats_extract",
+    classes=dict(log_mel=LogMelSpectrogram),
+    type_check=torch.nn.Module,
+    default="log_mel",
+)
+normalize_choices = ClassChoices(
+    "normalize",
+    classes=dict(global_mvn=GlobalMVN),
+    type_check=AbsNormalize,
+    default=None,
+    optional=True,
+)
+generator_choices = ClassChoices(
+    "generator",
+    classes=dict(hifigan=HiFiGANGenerator),
+    type_check=torch.nn.Module,
+    default="hifigan",
+)
+discriminator_choices = ClassChoices(
+    "discriminator",
+    classes=dict(hifigan=HiFiGANDiscriminator),
+    type_check=torch.nn.Module,
+    default="hifigan",
+)
+
+
+class VocoderTask(AbsTask):
+    """Mel-to-waveform vocoder training with ESPnet's GANTrainer."""
+
+    # One optimizer for the generator, one for the discriminator.
+    num_optimizers: int = 2
+    class_choices_list = [
+        feats_extract_choices,
+        normalize_choices,
+        generator_choices,
+        discriminator_choices,
+    ]
+    trainer = GANTrainer
+
+    @classmethod
+    @typechecked
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group("Task related")
+        group.add_argument(
+            "--model_conf",
+            action=NestedDictAction,
+            default=get_default_kwargs(ESPnetHiFiGANModel),
+            help="The keyword arguments for the model class.",
+        )
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    @typechecked
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+        [Collection[Tuple[str, Dict[str, np.ndarray]]]],
+        Tuple[List[str], Dict[str, torch.Tensor]],
+    ]:
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=0)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
+        return None
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return () if inference else ("speech",)
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("feats", "speech") if inference else ("feats",)
+
+    @classmethod
+    @typechecked
+    def build_model(cls, args: argparse.Namespace) -> ESPnetHiFiGANModel:
+        feats_extract = feats_extract_choices.get_class(args.feats_extract)(**args.feats_extract_conf)
+        normalize = None
+        if args.normalize is not None:
+            normalize = normalize_choices.get_class(args.normalize)(**args.normalize_conf)
+        generator = generator_choices.get_class(args.generator)(
+            in_channels=feats_extract.output_size(), **args.generator_conf
+        )
+        discriminator = discriminator_choices.get_class(args.discriminator)(**args.discriminator_conf)
+        return ESPnetHiFiGANModel(
+            feats_extract=feats_extract,
+            normalize=normalize,
+            generator=generator,
+            discriminator=discriminator,
+            **args.model_conf,
+        )
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: ESPnetHiFiGANModel) -> List[torch.optim.Optimizer]:
+        optimizers = []
+        for name, conf, params in (
+            (args.optim, args.optim_conf, model.generator.parameters()),
+            (args.optim2, args.optim2_conf, model.discriminator.parameters()),
+        ):
+            optim_class = optim_classes.get(name)
+            if optim_class is None:
+                raise ValueError(f"optimizer must be one of {list(optim_classes)}: {name}")
+            optimizers.append(optim_class(params, **conf))
+        return optimizers

