@@ -9,7 +9,7 @@ official implementation (``convs``, ``conv_post``).
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,8 @@ class PeriodDiscriminator(nn.Module):
         kernel_size: Kernel length along time.
         stride: Stride along time of the strided convs.
         post_kernel_size: Kernel length of ``conv_post``.
+        post_padding: Padding of ``conv_post`` along time; ``None`` keeps the length (official).
+            ESPnet's modules use a (2, 1) kernel with padding 1.
         negative_slope: LeakyReLU slope.
         norm: ``weight``, ``spectral`` or ``none``.
     """
@@ -50,6 +52,7 @@ class PeriodDiscriminator(nn.Module):
         kernel_size: int = 5,
         stride: int = 3,
         post_kernel_size: int = 3,
+        post_padding: Optional[int] = None,
         negative_slope: float = 0.1,
         norm: str = "weight",
     ):
@@ -65,7 +68,13 @@ class PeriodDiscriminator(nn.Module):
         convs.append(nn.Conv2d(in_ch, last_channels, (kernel_size, 1), 1, padding=(pad, 0)))
         self.convs = nn.ModuleList(_normed(c, norm) for c in convs)
         self.conv_post = _normed(
-            nn.Conv2d(last_channels, 1, (post_kernel_size, 1), 1, padding=((post_kernel_size - 1) // 2, 0)),
+            nn.Conv2d(
+                last_channels,
+                1,
+                (post_kernel_size, 1),
+                1,
+                padding=((post_kernel_size - 1) // 2 if post_padding is None else post_padding, 0),
+            ),
             norm,
         )
 

@@ -126,7 +126,6 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         if feats is not None:
             usable = torch.minimum(usable, feats_lengths)
         starts = self._segment_starts(usable)
-        silence = self.feats_extract.silence_value()
 
         sample_idx = starts[:, None] * hop + torch.arange(self.segment_size, device=speech.device)
         limit = (usable * hop)[:, None]
@@ -143,9 +142,10 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
                     f"{self.feats_extract.n_mels}"
                 )
             frame_idx = starts[:, None] + torch.arange(frames, device=feats.device)
-            padded = torch.nn.functional.pad(feats, (0, 0, 0, frames), value=silence)
+            padded = torch.nn.functional.pad(feats, (0, 0, 0, frames))
             seg = padded.gather(1, frame_idx.unsqueeze(-1).expand(-1, -1, feats.size(-1)))
-            seg = seg.masked_fill((frame_idx >= usable[:, None]).unsqueeze(-1), silence)
+            beyond = (frame_idx >= usable[:, None]).unsqueeze(-1)
+            seg = torch.where(beyond, self.feats_extract.silence_value().to(seg.dtype), seg)
         return seg, audio
 
     # ------------------------------------------------------------------ turns

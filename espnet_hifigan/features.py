@@ -211,15 +211,7 @@ class LogMelSpectrogram(AbsFeatsExtract):
         if input.dim() == 1:
             input = input.unsqueeze(0)
         mel = torch.matmul(self.spectrogram(input.float()), self.melmat)
-        mel = mel.clamp(min=self.mel_floor)
-        if self.log_base is None:
-            logmel = mel.log()
-        elif self.log_base == 10.0:
-            logmel = mel.log10()
-        elif self.log_base == 2.0:
-            logmel = mel.log2()
-        else:
-            logmel = mel.log() / math.log(self.log_base)
+        logmel = self._log(mel.clamp(min=self.mel_floor))
         if input_lengths is None:
             feats_lengths = input.new_full((input.size(0),), logmel.size(1), dtype=torch.long)
         else:
@@ -229,8 +221,16 @@ class LogMelSpectrogram(AbsFeatsExtract):
             logmel = logmel.masked_fill(pad_mask.unsqueeze(-1), 0.0)
         return logmel, feats_lengths
 
-    def silence_value(self) -> float:
-        """Feature value of a silent frame (the log of ``mel_floor``)."""
+    def silence_value(self) -> torch.Tensor:
+        """Features of a digitally silent frame, (n_mels,) (used to pad short utterances)."""
+        magnitude = torch.full((1, self.n_fft // 2 + 1), self.magnitude_eps, device=self.melmat.device).sqrt()
+        return self._log(torch.matmul(magnitude, self.melmat).clamp(min=self.mel_floor))[0]
+
+    def _log(self, mel: torch.Tensor) -> torch.Tensor:
         if self.log_base is None:
-            return math.log(self.mel_floor)
-        return math.log(self.mel_floor) / math.log(self.log_base)
+            return mel.log()
+        if self.log_base == 10.0:
+            return mel.log10()
+        if self.log_base == 2.0:
+            return mel.log2()
+        return mel.log() / math.log(self.log_base)

@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Extract log-mel features for the vocoder recipe (stage 3).
+
+Reads a formatted ``wav.scp`` (mono audio at ``--fs``), computes
+:class:`espnet_hifigan.features.LogMelSpectrogram` per utterance and writes a Kaldi
+``ark``/``scp`` pair with kaldiio plus ``utt2num_frames``. Every utterance is checked:
+``frames == num_frames(samples)``, and ``samples`` equals ``--utt2num_samples`` when given.
+
+The feature settings (the feature contract, :meth:`LogMelSpectrogram.get_parameters`) are
+built as training builds them: the ``LogMelSpectrogram`` defaults, updated with
+``feats_extract_conf`` of ``--train_config`` (if given), updated with the explicit options.
+Two extra modes use the same settings: ``--write_conf FILE`` writes them as a commented YAML
+file, and ``--check_conf FILE`` exits 1, listing the differences, if FILE (the contract of an
+existing dump) differs.
+
+The speed is logged as seconds of audio per CPU-second of this process (read, compute, write).
+
+Example:
+    python -m espnet_hifigan.bin.extract_feats --wav_scp dump/raw/train/wav.scp \\
+        --fs 16000 --n_fft 1024 --hop_length 256 --n_mels 80 --fmin 80 --fmax 7600 \\
+        --out_ark dump/raw/train/data/feats.1.ark --out_scp feats.1.scp \\
+        --out_utt2num_frames utt2num_frames.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import kaldiio
+import numpy as np
+import soundfile
+import torch
+import yaml
+
+from espnet_hifigan.features import LogMelSpectrogram
+
+# Descriptions written as comments next to each key of feats_conf.yaml.
+CONTRACT_COMMENTS: Dict[str, str] = {
+    "fs": "sampling rate in Hz",
+    "n_fft": "FFT size in samples",
+    "hop_length": "frame shift in samples (= the generator's total upsampling)",
+    "win_length": "analysis window length in samples",
+    "window": "window function",
+    "n_mels": "number of mel bins",
+    "fmin": "lowest mel frequency in Hz (null: 0)",
+    "fmax": "highest mel frequency in Hz (null: fs / 2)",
+    "log_base": "base of the logarithm (null: natural log)",
+    "mel_floor": "lower clamp of mel energies before the log",
+    "magnitude_eps": "floor of the power spectrum before the square root",
+    "magnitude_eps_mode": "clamp: sqrt(max(p, eps)) (ESPnet); add: sqrt(p + eps) (official)",
+    "padding": "center: frames = samples // hop + 1; official: frames = samples // hop",
+}
+CONF_SECTION = "feats_extract_conf"
+NULL_STRINGS = ("null", "none", "")
+SPEED_TAG = "speed:"
+
+
+class ExtractError(RuntimeError):
+    """An utterance whose features cannot be extracted."""
+
+
+def optional_int(value: str) -> Optional[int]:
+    """Parse an int, or ``null``/``none``/empty as ``None``."""
+    return None if value.lower() in NULL_STRINGS else int(value)
+
+
+def optional_float(value: str) -> Optional[float]:
+    """Parse a float, or ``null``/``none``/empty as ``None``."""
+    return None if value.lower() in NULL_STRINGS else float(value)
+
+
+def feature_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    """Merge defaults, the training config's ``feats_extract_conf`` and explicit options.
+
+    Args:
+        args: Parsed options; a feature option left at ``None`` is not explicit. Options
+            that accept ``null`` are explicit when given at all (see ``explicit``).
+
+    Returns:
+        Keyword arguments of :class:`LogMelSpectrogram`.
+    """
+    signature = inspect.signature(LogMelSpectrogram.__init__)
+    settings = {
+        name: p.default for name, p in signature.parameters.items() if name != "self"
+    }
+    if args.train_config is not None:
+        with open(args.train_config, encoding="utf-8") as f:
+            config = yaml.safe_load(f) or {}
+        conf = config.get(CONF_SECTION) or {}
+        unknown = sorted(set(conf) - set(settings))
+        if unknown:
+            logging.warning(
+                f"{args.train_config}: ignoring {CONF_SECTION} keys unknown to "
+                f"LogMelSpectrogram: {unknown}"
+            )
+        settings.update({k: v for k, v in conf.items() if k in settings})
+    for name in settings:
+        if name in args.explicit:
+            settings[name] = getattr(args, name)
+    return settings
+
+
+def contract_yaml(parameters: Dict[str, Any]) -> str:
+    """Render the feature contract as YAML with one comment per key."""
+    lines = [
+        "# Feature contract of the log-mel features in this directory",
+        "# (espnet_hifigan.features.LogMelSpectrogram.get_parameters()).",
+    ]
+    for key, value in parameters.items():
+        rendered = yaml.safe_dump({key: value}, default_flow_style=True).strip()[1:-1]
+        comment = CONTRACT_COMMENTS.get(key, "feature parameter")
+        lines.append(f"{rendered}  # {comment}")
+    return "\n".join(lines) + "\n"
+
+
+def compare_contract(path: Path, parameters: Dict[str, Any]) -> List[str]:
+    """Differences between the contract stored in ``path`` and ``parameters``."""
+    with path.open(encoding="utf-8") as f:
+        stored = yaml.safe_load(f) or {}
+    diffs = []
+    for key in sorted(set(stored) | set(parameters)):
+        a, b = stored.get(key, "<missing>"), parameters.get(key, "<missing>")
+        same = a == b
+        if not same and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            same = float(a) == float(b)
+        if not same:
+            diffs.append(f"{key}: dumped {a!r}, requested {b!r}")
+    return diffs
+
+
+def read_scp(path: Path) -> List[List[str]]:
+    """Read ``key value`` lines."""
+    entries = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            fields = line.strip().split(maxsplit=1)
+            if not fields:
+                continue
+            if len(fields) != 2:
+                raise ExtractError(f"{path}:{lineno}: expected 'key value', got {line!r}")
+            entries.append(fields)
+    return entries
+
+
+def extract(args: argparse.Namespace, extractor: LogMelSpectrogram) -> None:
+    """Extract the features of every utterance of ``--wav_scp``."""
+    expected_samples: Dict[str, int] = {}
+    if args.utt2num_samples is not None:
+        expected_samples = {k: int(v) for k, v in read_scp(args.utt2num_samples)}
+    entries = read_scp(args.wav_scp)
+    args.out_ark.parent.mkdir(parents=True, exist_ok=True)
+    args.out_scp.parent.mkdir(parents=True, exist_ok=True)
+    tmp_scp = args.out_scp.with_name(f".{args.out_scp.name}.tmp{os.getpid()}")
+    frame_lines: List[str] = []
+    audio_sec = 0.0
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{args.out_ark},{tmp_scp}") as writer:
+            for utt, path in entries:
+                try:
+                    wav, rate = soundfile.read(path, dtype="float32")
+                except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
+                    raise ExtractError(f"utterance {utt!r} ({path}): cannot read audio: {e}") from None
+                if rate != extractor.fs:
+                    raise ExtractError(
+                        f"utterance {utt!r} ({path}): sampling rate {rate} Hz != fs {extractor.fs} Hz "
+                        "(re-run stage 2 with the same --fs)"
+                    )
+                if wav.ndim != 1:
+                    raise ExtractError(f"utterance {utt!r} ({path}): expected mono audio, got {wav.shape[1]} channels")
+                n_samples = wav.shape[0]
+                if utt in expected_samples and expected_samples[utt] != n_samples:
+                    raise ExtractError(
+                        f"utterance {utt!r} ({path}): {n_samples} samples, but "
+                        f"{args.utt2num_samples} says {expected_samples[utt]}"
+                    )
+                if n_samples == 0:
+                    raise ExtractError(f"utterance {utt!r} ({path}): audio is empty (0 samples)")
+                try:
+                    with torch.no_grad():
+                        feats, _ = extractor(torch.from_numpy(wav)[None])
+                except RuntimeError as e:
+                    raise ExtractError(
+                        f"utterance {utt!r} ({path}): feature extraction failed for {n_samples} "
+                        f"samples (too short for n_fft={extractor.n_fft}?): {e}"
+                    ) from None
+                feats_np = feats[0].numpy().astype(np.float32)
+                expected_frames = int(extractor.num_frames(n_samples))
+                if feats_np.shape[0] != expected_frames:
+                    raise ExtractError(
+                        f"utterance {utt!r}: {feats_np.shape[0]} frames, expected "
+                        f"num_frames({n_samples}) = {expected_frames}"
+                    )
+                if not np.all(np.isfinite(feats_np)):
+                    raise ExtractError(f"utterance {utt!r} ({path}): features contain NaN or Inf")
+                writer(utt, feats_np)
+                frame_lines.append(f"{utt} {feats_np.shape[0]}")
+                audio_sec += n_samples / extractor.fs
+        tmp_scp.replace(args.out_scp)
+        tmp_frames = args.out_utt2num_frames.with_name(f".{args.out_utt2num_frames.name}.tmp{os.getpid()}")
+        tmp_frames.write_text("".join(f"{line}\n" for line in frame_lines), encoding="utf-8")
+        tmp_frames.replace(args.out_utt2num_frames)
+    except BaseException:
+        for path in (tmp_scp, args.out_ark, args.out_scp):
+            Path(path).unlink(missing_ok=True)
+        raise
+    cpu_sec = time.process_time() - start_cpu
+    wall_sec = time.perf_counter() - start_wall
+    logging.info(
+        f"{SPEED_TAG} utts={len(frame_lines)} audio_sec={audio_sec:.3f} cpu_sec={cpu_sec:.3f} "
+        f"wall_sec={wall_sec:.3f} audio_sec_per_cpu_sec={audio_sec / max(cpu_sec, 1e-9):.1f}"
+    )
+
+
+class _Explicit(argparse.Action):
+    """Store a value and remember that the option was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
+        setattr(namespace, self.dest, values)
+        namespace.explicit = set(getattr(namespace, "explicit", set())) | {self.dest}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the command-line parser."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    io_group = parser.add_argument_group("input/output")
+    io_group.add_argument("--wav_scp", type=Path, help="formatted wav.scp (mono, at --fs)")
+    io_group.add_argument("--utt2num_samples", type=Path, default=None, help="expected lengths")
+    io_group.add_argument("--out_ark", type=Path, help="output ark")
+    io_group.add_argument("--out_scp", type=Path, help="output feats.scp")
+    io_group.add_argument("--out_utt2num_frames", type=Path, help="output utt2num_frames")
+    io_group.add_argument("--write_conf", type=Path, default=None, help="write the feature contract (YAML) and exit")
+    io_group.add_argument(
+        "--check_conf", type=Path, default=None, help="compare a stored feature contract and exit"
+    )
+    io_group.add_argument("--num_threads", type=int, default=1, help="torch intra-op threads")
+
+    feat = parser.add_argument_group("features (default: train config's feats_extract_conf, else LogMelSpectrogram's)")
+    feat.add_argument("--train_config", type=Path, default=None, help="training config with feats_extract_conf")
+    feat.add_argument("--fs", type=int, action=_Explicit, help="sampling rate in Hz")
+    feat.add_argument("--n_fft", type=int, action=_Explicit, help="FFT size")
+    feat.add_argument("--hop_length", type=int, action=_Explicit, help="frame shift in samples")
+    feat.add_argument("--win_length", type=optional_int, action=_Explicit, help="window length (null: n_fft)")
+    feat.add_argument("--window", action=_Explicit, help="window function")
+    feat.add_argument("--n_mels", type=int, action=_Explicit, help="number of mel bins")
+    feat.add_argument("--fmin", type=optional_float, action=_Explicit, help="lowest mel frequency (Hz)")
+    feat.add_argument("--fmax", type=optional_float, action=_Explicit, help="highest mel frequency (Hz)")
+    feat.add_argument("--log_base", type=optional_float, action=_Explicit, help="log base (null: e)")
+    feat.add_argument("--mel_floor", type=float, action=_Explicit, help="mel energy floor")
+    feat.add_argument("--magnitude_eps", type=float, action=_Explicit, help="power spectrum floor")
+    feat.add_argument("--magnitude_eps_mode", action=_Explicit, help="clamp or add")
+    feat.add_argument("--padding", action=_Explicit, help="center or official")
+    parser.set_defaults(explicit=set())
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the extractor; return the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.num_threads)
+    try:
+        extractor = LogMelSpectrogram(**feature_settings(args))
+    except (ValueError, TypeError) as e:
+        logging.error(f"invalid feature settings: {e}")
+        return 1
+    parameters = extractor.get_parameters()
+    if args.write_conf is not None:
+        args.write_conf.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.write_conf.with_name(f".{args.write_conf.name}.tmp{os.getpid()}")
+        tmp.write_text(contract_yaml(parameters), encoding="utf-8")
+        tmp.replace(args.write_conf)
+        return 0
+    if args.check_conf is not None:
+        if not args.check_conf.is_file():
+            logging.error(f"{args.check_conf} does not exist (run stage 3 first)")
+            return 1
+        diffs = compare_contract(args.check_conf, parameters)
+        if diffs:
+            logging.error(
+                f"the features described by {args.check_conf} were extracted with other "
+                f"settings than requested now: {'; '.join(diffs)}. "
+                "Re-run from stage 3 or use the same feature options."
+            )
+            return 1
+        return 0
+    missing = [f"--{n}" for n in ("wav_scp", "out_ark", "out_scp", "out_utt2num_frames") if getattr(args, n) is None]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
+    logging.info(f"feature settings: {parameters}")
+    try:
+        extract(args, extractor)
+    except ExtractError as e:
+        logging.error(str(e))
+        return 1
+    return 0
+
+
+def console_main() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,0 +1,46 @@
+"""Shared fixtures: small real or synthetic speech corpora written to a temp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LJSPEECH_MINI = REPO_ROOT.parent / "shared" / "data" / "ljspeech_mini"
+
+
+def _synthetic_utterance(rng: np.random.Generator, fs: int, seconds: float) -> np.ndarray:
+    """A voiced-speech-like signal: harmonics of a gliding f0 with an amplitude envelope."""
+    t = np.arange(int(fs * seconds)) / fs
+    f0 = 110 + 40 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, np.pi))
+    phase = 2 * np.pi * np.cumsum(f0) / fs
+    wav = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * 2.3 * t))
+    return (0.2 * envelope * wav + 0.003 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory) -> dict:
+    """Six 16 kHz utterances; returns dict(fs, train_scp, valid_scp, dir)."""
+    root = tmp_path_factory.mktemp("synthetic_corpus")
+    rng = np.random.default_rng(0)
+    fs = 16000
+    lines = []
+    for i in range(6):
+        path = root / f"utt{i}.wav"
+        sf.write(path, _synthetic_utterance(rng, fs, 0.8 + 0.2 * i), fs)
+        lines.append(f"utt{i} {path}\n")
+    (root / "train.scp").write_text("".join(lines[:4]))
+    (root / "valid.scp").write_text("".join(lines[4:]))
+    return dict(fs=fs, train_scp=root / "train.scp", valid_scp=root / "valid.scp", dir=root)
+
+
+@pytest.fixture(scope="session")
+def ljspeech_mini() -> Path:
+    """The shared 24-utterance LJSpeech subset (skips when absent, as for our users)."""
+    if not (LJSPEECH_MINI / "wavs").is_dir():
+        pytest.skip(f"{LJSPEECH_MINI} is absent (it is only in the developers' shared data)")
+    return LJSPEECH_MINI
