@@ -42,6 +42,9 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         feat_match_include_final: Include each discriminator's final score map in the feature
             matching loss (the official code does).
         cache_generator_outputs: Run the generator once per batch (official behaviour).
+        validate_full_utterances: In validation, also synthesise every utterance in full and
+            report ``mel_l1`` (loss-mel L1) and ``mrstft`` (multi-resolution STFT distance) so
+            that ``best_model_criterion: [[valid, mel_l1, min]]`` keeps the best checkpoints.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         mel_loss_conf: Optional[Dict[str, Any]] = None,
         feat_match_include_final: bool = True,
         cache_generator_outputs: bool = True,
+        validate_full_utterances: bool = True,
     ):
         super().__init__()
         hop = feats_extract.hop_length
@@ -88,6 +92,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         )
         self.mel_loss = MelL1Loss(feats_extract.get_parameters(), mel_loss_conf)
         self.cache_generator_outputs = cache_generator_outputs
+        self.validate_full_utterances = validate_full_utterances
         self._cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
     # ------------------------------------------------------------------ segments
@@ -196,9 +201,12 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         """
         y, y_hat = self._generate(speech, speech_lengths, feats, feats_lengths)
         batch_size = speech.size(0)
-        if forward_generator:
-            return self._generator_turn(y, y_hat, batch_size)
-        return self._discriminator_turn(y, y_hat, batch_size)
+        if not forward_generator:
+            return self._discriminator_turn(y, y_hat, batch_size)
+        retval = self._generator_turn(y, y_hat, batch_size)
+        if not self.training and self.validate_full_utterances:
+            retval["stats"].update(self.full_utterance_metrics(speech, speech_lengths, feats, feats_lengths))
+        return retval
 
     def _generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
         p_hat = self.discriminator(y_hat)
@@ -240,6 +248,41 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             weight=torch.tensor(batch_size, dtype=torch.float32, device=y.device),
             optim_idx=1,
         )
+
+    @torch.no_grad()
+    def full_utterance_metrics(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        feats: Optional[torch.Tensor] = None,
+        feats_lengths: Optional[torch.Tensor] = None,
+    ) -> Dict[str, float]:
+        """Copy-synthesis metrics over whole utterances (validation).
+
+        Args:
+            speech: Waveform (B, T).
+            speech_lengths: (B,).
+            feats: Raw log-mel (B, F, n_mels) or None (computed from ``speech``).
+            feats_lengths: (B,) or None.
+
+        Returns:
+            dict(mel_l1=batch mean of the loss-mel L1, mrstft=batch mean of the
+            multi-resolution STFT distance); lower is better for both.
+        """
+        from espnet_hifigan.metrics.spectral import multi_resolution_stft_distance
+
+        if feats is None:
+            feats, feats_lengths = self.feats_extract(speech, speech_lengths)
+        mel_l1 = mrstft = 0.0
+        for i in range(speech.size(0)):
+            wav_hat = self.inference(feats[i, : feats_lengths[i]])["wav"]
+            length = min(wav_hat.numel(), int(speech_lengths[i]))
+            ref = speech[i, :length].float()
+            gen = wav_hat[:length].float()
+            mel_l1 += self.mel_loss(gen.view(1, 1, -1), ref.view(1, 1, -1)).item()
+            mrstft += multi_resolution_stft_distance(ref.cpu().numpy(), gen.cpu().numpy()).total
+        batch_size = speech.size(0)
+        return dict(mel_l1=mel_l1 / batch_size, mrstft=mrstft / batch_size)
 
     # ------------------------------------------------------------------ other entry points
     def collect_feats(

@@ -12,7 +12,6 @@ from espnet2.layers.global_mvn import GlobalMVN
 from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
-from espnet2.train.gan_trainer import GANTrainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from typeguard import typechecked
@@ -21,6 +20,7 @@ from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.trainer import VocoderTrainer
 
 feats_extract_choices = ClassChoices(
     "feats_extract",
@@ -60,7 +60,7 @@ class VocoderTask(AbsTask):
         generator_choices,
         discriminator_choices,
     ]
-    trainer = GANTrainer
+    trainer = VocoderTrainer
 
     @classmethod
     @typechecked
