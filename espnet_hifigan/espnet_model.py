@@ -217,18 +217,13 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         adv_loss = self.generator_adv_loss(p_hat)
         fm_loss = self.feat_match_loss(p_hat, p)
         loss = self.lambda_adv * adv_loss + self.lambda_feat_match * fm_loss + self.lambda_mel * mel_loss
-        stats = dict(
-            generator_loss=loss.item(),
-            generator_adv_loss=adv_loss.item(),
-            generator_feat_match_loss=fm_loss.item(),
-            generator_mel_loss=mel_loss.item(),
+        terms = dict(
+            generator_loss=loss,
+            generator_adv_loss=adv_loss,
+            generator_feat_match_loss=fm_loss,
+            generator_mel_loss=mel_loss,
         )
-        return dict(
-            loss=loss,
-            stats=stats,
-            weight=torch.tensor(batch_size, dtype=torch.float32, device=y.device),
-            optim_idx=0,
-        )
+        return self._turn_output(terms, batch_size, optim_idx=0)
 
     def _discriminator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
         # One pass over real and fake halves: the same FLOPs, half the kernel launches.
@@ -237,16 +232,22 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         p_hat = [[t[batch_size:] for t in layers] for layers in outs]
         real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
         loss = real_loss + fake_loss
-        stats = dict(
-            discriminator_loss=loss.item(),
-            discriminator_real_loss=real_loss.item(),
-            discriminator_fake_loss=fake_loss.item(),
-        )
+        terms = dict(discriminator_loss=loss, discriminator_real_loss=real_loss, discriminator_fake_loss=fake_loss)
+        return self._turn_output(terms, batch_size, optim_idx=1)
+
+    @staticmethod
+    def _turn_output(terms: Dict[str, torch.Tensor], batch_size: int, optim_idx: int) -> Dict[str, Any]:
+        """ESPnet's dict(loss, stats, weight, optim_idx); the first term is the loss.
+
+        The stats leave the device in one transfer (one host sync per turn, not one per term).
+        """
+        loss = next(iter(terms.values()))
+        values = torch.stack([t.detach().float() for t in terms.values()]).tolist()
         return dict(
             loss=loss,
-            stats=stats,
-            weight=torch.tensor(batch_size, dtype=torch.float32, device=y.device),
-            optim_idx=1,
+            stats=dict(zip(terms, values)),
+            weight=torch.tensor(batch_size, dtype=torch.float32, device=loss.device),
+            optim_idx=optim_idx,
         )
 
     @torch.no_grad()
