@@ -13,26 +13,9 @@ import time
 import torch
 
 from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.presets import espnet_generator_kwargs
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
-def _espnet_generator(preset: str) -> torch.nn.Module:
-    """ESPnet's HiFiGANGenerator with the same preset (for comparison)."""
-    from espnet2.gan_tts.hifigan.hifigan import HiFiGANGenerator as ESPnetGenerator
-
-    from espnet_hifigan.presets import GENERATOR_PRESETS
-
-    p = GENERATOR_PRESETS[preset]
-    return ESPnetGenerator(
-        in_channels=80,
-        channels=p["upsample_initial_channel"],
-        upsample_scales=list(p["upsample_rates"]),
-        upsample_kernel_sizes=list(p["upsample_kernel_sizes"]),
-        resblock_kernel_sizes=list(p["resblock_kernel_sizes"]),
-        resblock_dilations=[list(d) for d in p["resblock_dilation_sizes"]],
-        use_additional_convs=p["resblock"] == "1",
-    )
 
 
 def main() -> None:
@@ -49,7 +32,9 @@ def main() -> None:
     device = torch.device(args.device)
     generator = HiFiGANGenerator.from_preset(args.preset)
     if args.impl == "espnet":
-        generator = _espnet_generator(args.preset)
+        from espnet2.gan_tts.hifigan.hifigan import HiFiGANGenerator as ESPnetGenerator
+
+        generator = ESPnetGenerator(**espnet_generator_kwargs(args.preset))
     generator.remove_weight_norm()
     generator.eval().to(device)
     frames = int(args.seconds * args.fs / generator.upsample_factor)

@@ -25,3 +25,17 @@ GENERATOR_PRESETS: Dict[str, Dict[str, Any]] = {
         resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)),
     ),
 }
+
+
+def espnet_generator_kwargs(preset: str, in_channels: int = 80) -> Dict[str, Any]:
+    """Arguments of ESPnet's ``espnet2.gan_tts.hifigan.HiFiGANGenerator`` for the same preset."""
+    p = GENERATOR_PRESETS[preset]
+    return dict(
+        in_channels=in_channels,
+        channels=p["upsample_initial_channel"],
+        upsample_scales=list(p["upsample_rates"]),
+        upsample_kernel_sizes=list(p["upsample_kernel_sizes"]),
+        resblock_kernel_sizes=list(p["resblock_kernel_sizes"]),
+        resblock_dilations=[list(d) for d in p["resblock_dilation_sizes"]],
+        use_additional_convs=p["resblock"] == "1",
+    )

@@ -10,7 +10,7 @@ from espnet2.gan_tts.hifigan.hifigan import HiFiGANMultiScaleMultiPeriodDiscrimi
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.interop import espnet_discriminator_to_ours, espnet_generator_to_ours
-from espnet_hifigan.presets import GENERATOR_PRESETS
+from espnet_hifigan.presets import GENERATOR_PRESETS, espnet_generator_kwargs
 
 PARITY_ATOL = 1e-5
 
@@ -48,23 +48,10 @@ def test_bad_upsampling_settings_raise():
         HiFiGANGenerator(resblock="3")
 
 
-def _espnet_generator(preset: str) -> ESPnetGenerator:
-    p = GENERATOR_PRESETS[preset]
-    return ESPnetGenerator(
-        in_channels=80,
-        channels=p["upsample_initial_channel"],
-        upsample_scales=list(p["upsample_rates"]),
-        upsample_kernel_sizes=list(p["upsample_kernel_sizes"]),
-        resblock_kernel_sizes=list(p["resblock_kernel_sizes"]),
-        resblock_dilations=[list(d) for d in p["resblock_dilation_sizes"]],
-        use_additional_convs=p["resblock"] == "1",
-    )
-
-
 @pytest.mark.parametrize("preset", ["v1", "v3"])
 def test_generator_parity_with_espnet(preset):
     torch.manual_seed(0)
-    reference = _espnet_generator(preset).eval()
+    reference = ESPnetGenerator(**espnet_generator_kwargs(preset)).eval()
     ours = HiFiGANGenerator.from_preset(preset).eval()
     ours.load_state_dict(espnet_generator_to_ours(reference.state_dict(), GENERATOR_PRESETS[preset]["resblock"]))
     mel = torch.randn(2, 80, 10)
