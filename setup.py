@@ -13,6 +13,14 @@ requirements = [
     # but the espnet wheel does not declare it.
     "tensorboard",
     "soundfile",
+    # objective metrics (espnet_hifigan.metrics) and pictures
+    "pesq==0.0.4",
+    "pystoi==0.4.1",
+    "pyworld==0.3.5",
+    "pysptk==1.0.1",
+    "matplotlib>=3.8",
+    # pyworld / pysptk import pkg_resources, which setuptools >= 82 no longer ships
+    "setuptools<82",
 ]
 
 extras = {
@@ -27,6 +35,7 @@ entry_points = {
         "espnet-hifigan-format-wav=espnet_hifigan.bin.format_wav:console_main",
         "espnet-hifigan-pack=espnet_hifigan.bin.pack:console_main",
         "espnet-hifigan-score=espnet_hifigan.bin.voc_score:console_main",
+        "espnet-hifigan-plot-metrics=espnet_hifigan.plots:console_main",
     ]
 }
 

@@ -7,11 +7,11 @@ and :data:`METRICS` records each metric's unit and whether higher is better.
 =============  ======  ==========  ================================================
 name           unit    better      definition
 =============  ======  ==========  ================================================
-mcd            dB      lower       mel-cepstral distortion (24-dim SPTK mcep, c0
-                                   excluded), frame-aligned
+mcd            dB      lower       mel-cepstral distortion (c1..c24 of WORLD
+                                   CheapTrick envelope via SPTK sp2mc), frame-aligned
 mcd_dtw        dB      lower       same after DTW alignment (outputs of other length)
 log_f0_rmse    cent    lower       RMSE of 1200*log2(F0_gen/F0_ref) on frames voiced
-                                   in both (WORLD Harvest F0)
+                                   in both (WORLD DIO F0)
 vuv_error      %       lower       voiced/unvoiced decision mismatch rate
 pesq           MOS     higher      wide-band PESQ (P.862.2) at 16 kHz, 1.04..4.64
 stoi           --      higher      STOI, 0..1

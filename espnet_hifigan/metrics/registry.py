@@ -27,12 +27,10 @@ class ScoreOptions:
     Attributes:
         mcep_order: Mel-cepstrum order for MCD (c1..c``order`` compared).
         mcep_alpha: All-pass constant; ``None`` = SPTK value for the sampling rate.
-        mcd_frame_length_s: MCD analysis window, seconds.
-        mcd_frame_shift_s: MCD frame shift, seconds.
-        f0_method: ``harvest`` or ``dio`` (WORLD).
+        f0_method: ``dio`` or ``harvest`` (WORLD).
         f0_min: Lowest F0 searched, Hz.
         f0_max: Highest F0 searched, Hz.
-        f0_frame_shift_s: F0 frame shift, seconds.
+        frame_shift_s: Frame shift of the WORLD analysis (F0 and mel-cepstra), s.
         stft_resolutions: ``(n_fft, hop, win)`` triples for the MR-STFT distance.
         mel_conf: LogMelSpectrogram arguments for mel L1 (``None`` = defaults), as a
             tuple of ``(key, value)`` pairs so the options stay hashable.
@@ -42,12 +40,10 @@ class ScoreOptions:
 
     mcep_order: int = spectral.DEFAULT_MCEP_ORDER
     mcep_alpha: Optional[float] = None
-    mcd_frame_length_s: float = spectral.DEFAULT_MCD_FRAME_LENGTH_S
-    mcd_frame_shift_s: float = spectral.DEFAULT_MCD_FRAME_SHIFT_S
     f0_method: str = pitch.DEFAULT_F0_METHOD
     f0_min: float = pitch.DEFAULT_F0_MIN_HZ
     f0_max: float = pitch.DEFAULT_F0_MAX_HZ
-    f0_frame_shift_s: float = pitch.DEFAULT_F0_FRAME_SHIFT_S
+    frame_shift_s: float = pitch.DEFAULT_F0_FRAME_SHIFT_S
     stft_resolutions: Tuple[Tuple[int, int, int], ...] = spectral.DEFAULT_STFT_RESOLUTIONS
     mel_conf: Optional[Tuple[Tuple[str, Any], ...]] = None
     max_length_diff_s: Optional[float] = DEFAULT_MAX_LENGTH_DIFF_S
@@ -84,37 +80,39 @@ class PairContext:
             )
         return self._aligned
 
-    def _mcep(self, x: np.ndarray) -> np.ndarray:
+    def _f0(self, x: np.ndarray) -> np.ndarray:
         o = self.options
-        return spectral.extract_mcep(
-            x,
-            self.fs,
-            order=o.mcep_order,
-            alpha=o.mcep_alpha,
-            frame_length_s=o.mcd_frame_length_s,
-            frame_shift_s=o.mcd_frame_shift_s,
+        return pitch.extract_f0(
+            x, self.fs, method=o.f0_method, f0_min=o.f0_min, f0_max=o.f0_max,
+            frame_shift_s=o.frame_shift_s,
         )
 
-    @functools.cached_property
-    def mcep_aligned(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Mel-cepstra of the trimmed pair, each ``(frames, order + 1)``."""
-        ref, gen = self.aligned
-        return self._mcep(ref), self._mcep(gen)
-
-    @functools.cached_property
-    def mcep_full(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Mel-cepstra of the untrimmed pair (for DTW)."""
-        return self._mcep(self.ref_full), self._mcep(self.gen_full)
+    def _mcep(self, x: np.ndarray, f0: np.ndarray) -> np.ndarray:
+        o = self.options
+        return spectral.extract_mcep(
+            x, self.fs, order=o.mcep_order, alpha=o.mcep_alpha, f0=f0,
+            frame_shift_s=o.frame_shift_s,
+        )
 
     @functools.cached_property
     def f0_aligned(self) -> Tuple[np.ndarray, np.ndarray]:
         """F0 contours (Hz, 0 = unvoiced) of the trimmed pair, each ``(frames,)``."""
-        o = self.options
-        kwargs = dict(
-            method=o.f0_method, f0_min=o.f0_min, f0_max=o.f0_max, frame_shift_s=o.f0_frame_shift_s
-        )
         ref, gen = self.aligned
-        return pitch.extract_f0(ref, self.fs, **kwargs), pitch.extract_f0(gen, self.fs, **kwargs)
+        return self._f0(ref), self._f0(gen)
+
+    @functools.cached_property
+    def mcep_aligned(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Mel-cepstra of the trimmed pair, each ``(frames, order + 1)``."""
+        (ref, gen), (ref_f0, gen_f0) = self.aligned, self.f0_aligned
+        return self._mcep(ref, ref_f0), self._mcep(gen, gen_f0)
+
+    @functools.cached_property
+    def mcep_full(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Mel-cepstra of the untrimmed pair (for DTW)."""
+        return (
+            self._mcep(self.ref_full, self._f0(self.ref_full)),
+            self._mcep(self.gen_full, self._f0(self.gen_full)),
+        )
 
     @functools.cached_property
     def stft_distance(self) -> spectral.STFTDistance:

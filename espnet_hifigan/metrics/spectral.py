@@ -1,9 +1,12 @@
 """Spectral metrics: mel-cepstral distortion, multi-resolution STFT distance, mel L1.
 
-Mel-cepstra are computed with SPTK's mel-cepstral analysis (``pysptk.mcep``) of
-Blackman-windowed frames, as ESPnet's ``evaluate_mcd.py`` does, with the all-pass
-warping constant chosen for the sampling rate (``pysptk.util.mcepalpha``: 0.41 at
-16 kHz, 0.455 at 22.05 kHz, 0.466 at 24 kHz, 0.554 at 48 kHz).
+Mel-cepstra follow the usual WORLD/SPTK recipe for vocoder evaluation: F0 by DIO +
+StoneMask, the pitch-adaptive spectral envelope by CheapTrick (``pyworld``), then
+SPTK's ``sp2mc`` (``pysptk``) with the all-pass constant chosen for the sampling rate
+(``pysptk.util.mcepalpha``: 0.41 at 16 kHz, 0.455 at 22.05 kHz, 0.466 at 24 kHz,
+0.554 at 48 kHz).  CheapTrick removes the harmonic ripple a plain periodogram would
+leave, and all steps are deterministic.  (SPTK's iterative ``mcep`` on fixed frames
+gives similar values but is about 4x slower.)
 """
 
 from __future__ import annotations
@@ -17,18 +20,15 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from espnet_hifigan.metrics.pitch import _import_pysptk
+from espnet_hifigan.metrics import pitch
+from espnet_hifigan.metrics.pitch import _import_quietly
 from espnet_hifigan.metrics.signal import as_waveform
 
 # ----------------------------------------------------------------------------- MCD
 DEFAULT_MCEP_ORDER = 24  # c1..c24 are compared; c0 (energy) is excluded
-DEFAULT_MCD_FRAME_LENGTH_S = 0.04
-DEFAULT_MCD_FRAME_SHIFT_S = 0.01
-# Small value added to the periodogram before the log (SPTK ``mcep -e``).  For
-# waveforms in [-1, 1] it acts as a floor only for near-digital silence (~ -84 dBFS).
-MCEP_PERIODOGRAM_EPS = 1.0e-6
-# SPTK's etype=1: add ``eps`` to the periodogram.
-MCEP_EPS_TYPE_ADD = 1
+# CheapTrick's lower F0 bound (WORLD default); it also sets the FFT size
+# (1024 points at 16-24 kHz).
+CHEAPTRICK_F0_FLOOR_HZ = 71.0
 # 10 / ln(10) * sqrt(2): converts the Euclidean cepstral distance to dB.
 MCD_DB_FACTOR = 10.0 / math.log(10.0) * math.sqrt(2.0)
 
@@ -52,17 +52,7 @@ DEFAULT_MEL_CONF: Dict[str, Any] = dict(
 
 def mcep_alpha(fs: int) -> float:
     """All-pass constant approximating the mel scale at ``fs`` Hz (SPTK convention)."""
-    pysptk = _import_pysptk()
-    return float(pysptk.util.mcepalpha(fs))
-
-
-def _frames(x: np.ndarray, frame_length: int, frame_shift: int) -> np.ndarray:
-    """Centre-padded (zeros) frames, shape ``(1 + T // frame_shift, frame_length)``."""
-    half = frame_length // 2
-    padded = np.pad(x, (half, half))
-    n_frames = 1 + (len(padded) - frame_length) // frame_shift
-    view = np.lib.stride_tricks.sliding_window_view(padded, frame_length)
-    return view[: n_frames * frame_shift : frame_shift]
+    return float(_import_quietly("pysptk").util.mcepalpha(fs))
 
 
 def extract_mcep(
@@ -70,42 +60,36 @@ def extract_mcep(
     fs: int,
     order: int = DEFAULT_MCEP_ORDER,
     alpha: Optional[float] = None,
-    frame_length_s: float = DEFAULT_MCD_FRAME_LENGTH_S,
-    frame_shift_s: float = DEFAULT_MCD_FRAME_SHIFT_S,
+    f0: Optional[np.ndarray] = None,
+    frame_shift_s: float = pitch.DEFAULT_F0_FRAME_SHIFT_S,
+    **f0_kwargs: Any,
 ) -> np.ndarray:
-    """Mel-cepstral analysis of a waveform.
-
-    Frames of ``frame_length_s`` (Blackman window, zero-padded to the next power of two
-    for the FFT) every ``frame_shift_s``, centred (the signal is zero-padded by half a
-    frame on both sides).
+    """Mel-cepstra of the WORLD (CheapTrick) spectral envelope.
 
     Args:
         x: Waveform in ``[-1, 1]``, shape ``(T,)``.
         fs: Sampling rate in Hz.
         order: Mel-cepstrum order (``order + 1`` coefficients, c0 included).
         alpha: All-pass constant; ``None`` picks :func:`mcep_alpha` for ``fs``.
-        frame_length_s: Analysis window length in seconds.
+        f0: F0 contour of ``x`` from :func:`~espnet_hifigan.metrics.pitch.extract_f0`
+            with the same ``frame_shift_s``; ``None`` computes it.
         frame_shift_s: Frame shift in seconds.
+        **f0_kwargs: Passed to :func:`~espnet_hifigan.metrics.pitch.extract_f0` when
+            ``f0`` is ``None``.
 
     Returns:
-        Mel-cepstra, shape ``(frames, order + 1)``.
+        Mel-cepstra, shape ``(frames, order + 1)`` with ``frames = len(f0)``.
     """
-    pysptk = _import_pysptk()
+    pw = _import_quietly("pyworld")
+    pysptk = _import_quietly("pysptk")
     x = as_waveform(x)
     alpha = mcep_alpha(fs) if alpha is None else float(alpha)
-    frame_length = max(2, int(round(frame_length_s * fs)))
-    frame_shift = max(1, int(round(frame_shift_s * fs)))
-    fft_length = 1 << (frame_length - 1).bit_length()
-    window = np.blackman(frame_length)
-    frames = _frames(x, frame_length, frame_shift) * window
-    buf = np.zeros(fft_length, dtype=np.float64)
-    out = np.empty((len(frames), order + 1), dtype=np.float64)
-    for i, frame in enumerate(frames):
-        buf[:frame_length] = frame
-        out[i] = pysptk.mcep(
-            buf, order=order, alpha=alpha, etype=MCEP_EPS_TYPE_ADD, eps=MCEP_PERIODOGRAM_EPS
-        )
-    return out
+    if f0 is None:
+        f0 = pitch.extract_f0(x, fs, frame_shift_s=frame_shift_s, **f0_kwargs)
+    f0 = np.ascontiguousarray(f0, dtype=np.float64)
+    times = np.arange(len(f0), dtype=np.float64) * frame_shift_s
+    envelope = pw.cheaptrick(x, f0, times, fs, f0_floor=CHEAPTRICK_F0_FLOOR_HZ)
+    return np.asarray(pysptk.sp2mc(envelope, order=order, alpha=alpha), dtype=np.float64)
 
 
 def mcd_per_frame(ref_mcep: np.ndarray, gen_mcep: np.ndarray) -> np.ndarray:
@@ -162,14 +146,14 @@ def mel_cepstral_distortion(
     use_dtw: bool = False,
     order: int = DEFAULT_MCEP_ORDER,
     alpha: Optional[float] = None,
-    frame_length_s: float = DEFAULT_MCD_FRAME_LENGTH_S,
-    frame_shift_s: float = DEFAULT_MCD_FRAME_SHIFT_S,
+    **f0_kwargs: Any,
 ) -> float:
     """Mel-cepstral distortion (MCD) in dB between two waveforms.
 
     ``MCD = mean_t 10 / ln(10) * sqrt(2 * sum_{d=1..order} (c_ref - c_gen)^2)``, c0
     excluded, over all frames (silence included).  Use ``use_dtw=False`` for copy
-    synthesis (frame-aligned, lengths differing by a few samples) and ``use_dtw=True``
+    synthesis (frame-aligned; pass equal-length signals, see
+    :func:`~espnet_hifigan.metrics.signal.trim_to_common_length`) and ``use_dtw=True``
     for outputs of a different length (TTS).
 
     Args:
@@ -179,17 +163,16 @@ def mel_cepstral_distortion(
         use_dtw: Align with DTW instead of frame by frame.
         order: Mel-cepstrum order (24 -> c1..c24 compared).
         alpha: All-pass constant; ``None`` picks the SPTK value for ``fs``.
-        frame_length_s: Analysis window length in seconds.
-        frame_shift_s: Frame shift in seconds.
+        **f0_kwargs: F0 analysis settings (``method``, ``f0_min``, ``f0_max``,
+            ``frame_shift_s``), see :func:`~espnet_hifigan.metrics.pitch.extract_f0`.
 
     Returns:
         MCD in dB (**lower is better**).
     """
-    kwargs = dict(
-        order=order, alpha=alpha, frame_length_s=frame_length_s, frame_shift_s=frame_shift_s
-    )
     return mcd_from_mcep(
-        extract_mcep(ref, fs, **kwargs), extract_mcep(gen, fs, **kwargs), use_dtw=use_dtw
+        extract_mcep(ref, fs, order=order, alpha=alpha, **f0_kwargs),
+        extract_mcep(gen, fs, order=order, alpha=alpha, **f0_kwargs),
+        use_dtw=use_dtw,
     )
 
 

@@ -1,0 +1,572 @@
+"""Score generated audio against reference audio with objective metrics.
+
+Reads two Kaldi-style ``wav.scp`` files (``<utt> <path>`` per line; a value ending in
+``|`` or a Kaldi ark offset is read with kaldiio) and scores every utterance of the
+generated scp against the reference with the same id.  Reference utterances without
+a generated one are skipped (with a warning); a generated utterance without a
+reference is an error.  A generated file at another sampling rate than its reference
+is resampled to the reference rate (polyphase, with a warning).
+
+Outputs in ``--output_dir``:
+
+* ``per_utt.tsv``: ``utt`` and one column per metric.
+* ``summary.json``: mean, std (population), n and direction per metric.
+* ``summary.md``: the same as a markdown table.
+* ``spectrograms/<utt>.png``: log-mel of reference / generated / difference for the
+  first ``--num_plots`` utterances (sorted ids).
+
+With ``--results_md``, one row (checkpoint, set, n_utts, ``mean ± std`` per metric,
+RTF, device) is appended to that markdown file; the table header is written when the
+file does not end with a table of the same columns.
+
+Nothing is written when any utterance fails: scores are computed first, outputs are
+staged in a temporary directory and moved into place at the end.
+
+Example::
+
+    python -m espnet_hifigan.bin.voc_score --ref_scp dump/raw/test/wav.scp \\
+        --gen_scp exp/voc/decode_test/wav.scp --output_dir exp/voc/decode_test/scoring \\
+        --results_md exp/voc/RESULTS.md --checkpoint valid.loss.best --set test \\
+        --timing_json exp/voc/decode_test/timing.json --nj 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import fcntl
+import inspect
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import soundfile as sf
+import yaml
+
+from espnet_hifigan.metrics.registry import (
+    DEFAULT_METRICS,
+    METRICS,
+    ScoreOptions,
+    parse_metric_names,
+    score_pair,
+)
+from espnet_hifigan.metrics.signal import DEFAULT_MAX_LENGTH_DIFF_S, resample
+
+logger = logging.getLogger("voc_score")
+
+DEFAULT_NUM_PLOTS = 3
+# Shown in summary/RESULTS tables.
+TABLE_DECIMALS = 3
+TSV_FORMAT = "{:.6g}"
+MISSING_CELL = "-"
+RESULTS_LOCK_FORMAT = ".{}.lock"
+# How many offending utterance ids an error message lists.
+MAX_IDS_IN_MESSAGE = 5
+
+
+class ScoringError(Exception):
+    """A user-facing error (bad input); the message names the file or utterance."""
+
+
+@dataclass(frozen=True)
+class UttTask:
+    """One utterance to score (picklable for worker processes)."""
+
+    utt: str
+    ref: str
+    gen: str
+    metrics: Tuple[str, ...]
+    options: ScoreOptions
+
+
+# ----------------------------------------------------------------------------- input
+def read_scp(path: Path, role: str) -> Dict[str, str]:
+    """Read a Kaldi-style scp (``<utt> <value>`` per line).
+
+    Args:
+        path: The scp file.
+        role: ``reference`` or ``generated`` (for messages).
+
+    Returns:
+        Mapping utterance id -> value, in file order.
+
+    Raises:
+        ScoringError: If the file is missing, a line is malformed or an id repeats.
+    """
+    if not path.is_file():
+        raise ScoringError(f"{role} scp {path} does not exist")
+    entries: Dict[str, str] = {}
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.strip().split(maxsplit=1)
+            if len(parts) != 2:
+                raise ScoringError(f"{path}:{lineno}: expected '<utt> <path>', got {line.strip()!r}")
+            utt, value = parts
+            if utt in entries:
+                raise ScoringError(f"{path}:{lineno}: utterance {utt} appears twice")
+            entries[utt] = value
+    if not entries:
+        raise ScoringError(f"{role} scp {path} is empty")
+    return entries
+
+
+def _to_float(array: np.ndarray) -> np.ndarray:
+    if np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.float64) / float(2 ** (8 * array.dtype.itemsize - 1))
+    return array.astype(np.float64)
+
+
+def load_audio(utt: str, value: str, role: str) -> Tuple[np.ndarray, int]:
+    """Load one mono waveform as float64 in ``[-1, 1]``.
+
+    Args:
+        utt: Utterance id (for messages).
+        value: scp value: a file path, ``<command> |`` or ``<ark>:<offset>``.
+        role: ``reference`` or ``generated``.
+
+    Returns:
+        ``(waveform (T,), sampling rate)``.
+
+    Raises:
+        ScoringError: If the audio is missing, unreadable, empty, not mono or not finite.
+    """
+    what = f"utterance {utt}: {role} audio {value!r}"
+    try:
+        if os.path.isfile(value):
+            array, fs = sf.read(value, dtype="float64", always_2d=True)
+        elif value.rstrip().endswith("|") or ":" in value:
+            import kaldiio
+
+            fs, array = kaldiio.load_mat(value)
+            array = _to_float(np.asarray(array))
+            if array.ndim == 1:
+                array = array[:, None]
+        else:
+            raise ScoringError(f"{what} does not exist")
+    except ScoringError:
+        raise
+    except Exception as e:  # noqa: BLE001 - re-raised with the utterance named
+        raise ScoringError(f"{what} cannot be read: {e}") from e
+    if array.shape[0] == 0:
+        raise ScoringError(f"{what} is empty (0 samples)")
+    if array.shape[1] != 1:
+        raise ScoringError(f"{what} has {array.shape[1]} channels; only mono is supported")
+    wav = array[:, 0]
+    if not np.all(np.isfinite(wav)):
+        raise ScoringError(f"{what} contains NaN or Inf samples")
+    return wav, int(fs)
+
+
+def load_pair(task: UttTask) -> Tuple[np.ndarray, np.ndarray, int]:
+    """Load reference and generated audio, resampling the latter to the reference rate."""
+    ref, fs = load_audio(task.utt, task.ref, "reference")
+    gen, gen_fs = load_audio(task.utt, task.gen, "generated")
+    if gen_fs != fs:
+        logger.warning(f"utterance {task.utt}: generated audio is {gen_fs} Hz, resampling to {fs} Hz")
+        gen = resample(gen, gen_fs, fs)
+    return ref, gen, fs
+
+
+# --------------------------------------------------------------------------- scoring
+def score_task(task: UttTask) -> Tuple[str, Dict[str, float], float]:
+    """Score one utterance; return ``(utt, scores, duration in seconds)``.
+
+    Raises:
+        ScoringError: Naming the utterance, for unreadable audio or a metric failure.
+    """
+    ref, gen, fs = load_pair(task)
+    try:
+        scores = score_pair(ref, gen, fs, metrics=task.metrics, options=task.options)
+    except (ValueError, RuntimeError) as e:
+        raise ScoringError(f"utterance {task.utt}: {e}") from e
+    return task.utt, scores, len(ref) / fs
+
+
+def _init_worker(log_level: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+
+
+def score_all(tasks: Sequence[UttTask], nj: int) -> Dict[str, Dict[str, float]]:
+    """Score every task, in ``nj`` worker processes when ``nj > 1``.
+
+    Returns:
+        ``{utt: {metric: value}}`` in task order.
+
+    Raises:
+        ScoringError: For the first utterance that fails (the others are cancelled).
+    """
+    results: Dict[str, Dict[str, float]] = {}
+    audio_s = 0.0
+    start = time.perf_counter()
+    nj = max(1, min(nj, len(tasks)))
+    if nj == 1:
+        for task in tasks:
+            utt, scores, dur = score_task(task)
+            results[utt], audio_s = scores, audio_s + dur
+    else:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=nj,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(logging.getLogger().getEffectiveLevel(),),
+        ) as pool:
+            futures = [pool.submit(score_task, task) for task in tasks]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    utt, scores, dur = future.result()
+                    results[utt], audio_s = scores, audio_s + dur
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        results = {task.utt: results[task.utt] for task in tasks}
+    elapsed = time.perf_counter() - start
+    logger.info(
+        f"scored {len(results)} utterances ({audio_s:.1f} s of audio) in {elapsed:.1f} s with nj={nj}"
+    )
+    return results
+
+
+def summarize(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> Dict[str, Any]:
+    """Mean, population std and count of the finite values of each metric.
+
+    Returns:
+        ``{metric: {mean, std, n, n_undefined, higher_is_better, unit, description}}``;
+        mean/std are ``None`` when no utterance has a finite value.
+    """
+    out: Dict[str, Any] = {}
+    for name in metrics:
+        values = np.array([results[utt][name] for utt in results], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        spec = METRICS[name]
+        out[name] = dict(
+            mean=float(finite.mean()) if finite.size else None,
+            std=float(finite.std()) if finite.size else None,
+            n=int(finite.size),
+            n_undefined=int(values.size - finite.size),
+            higher_is_better=spec.higher_is_better,
+            unit=spec.unit,
+            description=spec.description,
+        )
+        if finite.size < values.size:
+            logger.warning(f"{name}: undefined for {values.size - finite.size} utterance(s), excluded")
+    return out
+
+
+# --------------------------------------------------------------------------- outputs
+def _column_title(name: str) -> str:
+    spec = METRICS[name]
+    unit = f" [{spec.unit}]" if spec.unit else ""
+    arrow = "↑" if spec.higher_is_better else "↓"
+    return f"{name}{unit} {arrow}"
+
+
+def _mean_std_cell(stats: Mapping[str, Any]) -> str:
+    if stats["mean"] is None:
+        return MISSING_CELL
+    return f"{stats['mean']:.{TABLE_DECIMALS}f} ± {stats['std']:.{TABLE_DECIMALS}f}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def per_utt_tsv(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> str:
+    """Render per-utterance scores as TSV (``nan`` for undefined values)."""
+    lines = ["\t".join(["utt", *metrics])]
+    for utt, scores in results.items():
+        lines.append("\t".join([utt, *(TSV_FORMAT.format(scores[m]) for m in metrics)]))
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(summary: Mapping[str, Any], title: str) -> str:
+    """Render the summary as a markdown table."""
+    lines = [
+        f"# {title}",
+        "",
+        "| metric | unit | better | mean | std | n |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in summary["metrics"].items():
+        better = "higher" if s["higher_is_better"] else "lower"
+        mean = MISSING_CELL if s["mean"] is None else f"{s['mean']:.{TABLE_DECIMALS}f}"
+        std = MISSING_CELL if s["std"] is None else f"{s['std']:.{TABLE_DECIMALS}f}"
+        lines.append(f"| {name} | {s['unit'] or MISSING_CELL} | {better} | {mean} | {std} | {s['n']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(
+    output_dir: Path,
+    results: Mapping[str, Mapping[str, float]],
+    summary: Mapping[str, Any],
+    plot_tasks: Sequence[UttTask],
+    mel_conf: Optional[Mapping[str, Any]],
+) -> None:
+    """Stage every output in a temporary directory, then move it into ``output_dir``."""
+    from espnet_hifigan.plots import plot_spectrogram_pair
+
+    metrics = list(summary["metrics"])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".staging_"))
+    try:
+        (staging / "per_utt.tsv").write_text(per_utt_tsv(results, metrics), encoding="utf-8")
+        title = f"Objective scores: {summary['info'].get('set') or 'set'}"
+        if summary["info"].get("checkpoint"):
+            title += f" ({summary['info']['checkpoint']})"
+        (staging / "summary.md").write_text(summary_markdown(summary, title), encoding="utf-8")
+        (staging / "summary.json").write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        spec_dir = staging / "spectrograms"
+        spec_dir.mkdir()
+        for task in plot_tasks:
+            ref, gen, fs = load_pair(task)
+            png = spec_dir / f"{task.utt.replace(os.sep, '_')}.png"
+            plot_spectrogram_pair(ref, gen, fs, png, mel_conf, title=task.utt)
+        # Move into place; summary.json last, so its presence means a complete run.
+        final_specs = output_dir / "spectrograms"
+        if final_specs.exists():
+            shutil.rmtree(final_specs)
+        spec_dir.replace(final_specs)
+        for name in ("per_utt.tsv", "summary.md", "summary.json"):
+            (staging / name).replace(output_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def append_results_row(
+    results_md: Path,
+    summary: Mapping[str, Any],
+    checkpoint: str,
+    set_name: str,
+    rtf: Optional[float],
+    device: Optional[str],
+) -> None:
+    """Append one row to a markdown results table (header added when needed).
+
+    The file is locked (``.<file>.lock`` beside it) and replaced atomically, so concurrent jobs
+    neither interleave nor leave a half-written file.
+    """
+    metrics = list(summary["metrics"])
+    columns = ["checkpoint", "set", "n_utts", *(_column_title(m) for m in metrics), "RTF", "device"]
+    header = "| " + " | ".join(columns) + " |"
+    separator = "|" + "---|" * len(columns)
+    cells = [
+        _md_escape(checkpoint),
+        _md_escape(set_name),
+        str(summary["num_utterances"]),
+        *(_mean_std_cell(summary["metrics"][m]) for m in metrics),
+        MISSING_CELL if rtf is None else f"{rtf:.4g}",
+        MISSING_CELL if not device else _md_escape(device),
+    ]
+    row = "| " + " | ".join(cells) + " |"
+    results_md.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = results_md.with_name(RESULTS_LOCK_FORMAT.format(results_md.name))
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = results_md.read_text(encoding="utf-8") if results_md.exists() else ""
+        lines = text.rstrip("\n").splitlines()
+        # The table at the end of the file, if any: the last run of lines starting with "|".
+        table_start = len(lines)
+        while table_start > 0 and lines[table_start - 1].lstrip().startswith("|"):
+            table_start -= 1
+        same_table = table_start < len(lines) and lines[table_start].strip() == header
+        if same_table:
+            new_text = text.rstrip("\n") + "\n" + row + "\n"
+        else:
+            prefix = text.rstrip("\n") + "\n\n" if text.strip() else ""
+            new_text = prefix + "\n".join([header, separator, row]) + "\n"
+        fd, tmp = tempfile.mkstemp(dir=results_md.parent, prefix=f".{results_md.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(new_text)
+            if results_md.exists():
+                shutil.copymode(results_md, tmp)
+            os.replace(tmp, results_md)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# ----------------------------------------------------------------------------- setup
+def load_mel_conf(path: Optional[Path]) -> Optional[Dict[str, Any]]:
+    """Read LogMelSpectrogram arguments from YAML.
+
+    Accepts the feature contract written by ``extract_feats --write_conf`` (a flat
+    mapping) or a training ``config.yaml`` (its ``feats_extract_conf`` mapping).
+    """
+    if path is None:
+        return None
+    from espnet_hifigan.features import LogMelSpectrogram
+
+    if not path.is_file():
+        raise ScoringError(f"mel config {path} does not exist")
+    with path.open(encoding="utf-8") as f:
+        conf = yaml.safe_load(f) or {}
+    if not isinstance(conf, dict):
+        raise ScoringError(f"mel config {path} is not a mapping")
+    if isinstance(conf.get("feats_extract_conf"), dict):
+        conf = conf["feats_extract_conf"]
+    allowed = set(inspect.signature(LogMelSpectrogram.__init__).parameters) - {"self"}
+    unknown = sorted(set(conf) - allowed)
+    if unknown:
+        raise ScoringError(f"mel config {path}: unknown LogMelSpectrogram arguments {unknown}")
+    return conf
+
+
+def read_timing(path: Optional[Path]) -> Tuple[Optional[float], Optional[str]]:
+    """RTF and device from ``voc_inference``'s ``timing.json`` (``None`` if absent)."""
+    if path is None:
+        return None, None
+    try:
+        timing = json.loads(path.read_text(encoding="utf-8"))
+        return float(timing["rtf"]), str(timing.get("device") or "") or None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ScoringError(f"cannot read RTF from timing file {path}: {e}") from e
+
+
+def build_tasks(
+    ref_scp: Dict[str, str], gen_scp: Dict[str, str], metrics: Sequence[str], options: ScoreOptions
+) -> List[UttTask]:
+    """Pair generated utterances with references; check the files exist."""
+    orphans = [utt for utt in gen_scp if utt not in ref_scp]
+    if orphans:
+        shown = ", ".join(orphans[:MAX_IDS_IN_MESSAGE])
+        more = f" (and {len(orphans) - MAX_IDS_IN_MESSAGE} more)" if len(orphans) > MAX_IDS_IN_MESSAGE else ""
+        raise ScoringError(f"generated utterance(s) without a reference: {shown}{more}")
+    skipped = len(ref_scp) - len(gen_scp)
+    if skipped:
+        logger.warning(f"{skipped} reference utterance(s) have no generated audio and are not scored")
+    tasks = [
+        UttTask(utt, ref_scp[utt], gen_scp[utt], tuple(metrics), options) for utt in sorted(gen_scp)
+    ]
+    for task in tasks:
+        for role, value in (("reference", task.ref), ("generated", task.gen)):
+            is_special = value.rstrip().endswith("|") or ":" in value
+            if not is_special and not os.path.isfile(value):
+                raise ScoringError(f"utterance {task.utt}: {role} audio {value!r} does not exist")
+    return tasks
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ref_scp", required=True, type=Path, help="Reference wav.scp")
+    parser.add_argument("--gen_scp", required=True, type=Path, help="Generated wav.scp")
+    parser.add_argument("--output_dir", required=True, type=Path, help="Where the scoring files go")
+    parser.add_argument(
+        "--metrics",
+        default=",".join(DEFAULT_METRICS),
+        help=f"Comma-separated metrics among: {', '.join(METRICS)}",
+    )
+    parser.add_argument("--results_md", type=Path, default=None, help="Markdown file to append a row to")
+    parser.add_argument("--checkpoint", default="-", help="Checkpoint name for the RESULTS.md row")
+    parser.add_argument("--set", dest="set_name", default="-", help="Evaluation set name for the row")
+    parser.add_argument("--rtf", type=float, default=None, help="Real-time factor of the synthesis")
+    parser.add_argument("--device", default=None, help="Device the synthesis ran on")
+    parser.add_argument(
+        "--timing_json", type=Path, default=None,
+        help="voc_inference timing.json to take RTF/device from (--rtf/--device override it)",
+    )
+    parser.add_argument("--num_plots", type=int, default=DEFAULT_NUM_PLOTS, help="Spectrogram PNGs to draw")
+    parser.add_argument("--nj", type=int, default=1, help="Parallel worker processes")
+    parser.add_argument("--mel_conf", type=Path, default=None,
+                        help="YAML of LogMelSpectrogram arguments (feature contract or train config) "
+                        "for mel_l1 and the plots")
+    parser.add_argument("--f0_method", choices=("dio", "harvest"), default=ScoreOptions.f0_method)
+    parser.add_argument("--f0_min", type=float, default=ScoreOptions.f0_min, help="Hz")
+    parser.add_argument("--f0_max", type=float, default=ScoreOptions.f0_max, help="Hz")
+    parser.add_argument("--mcep_order", type=int, default=ScoreOptions.mcep_order)
+    parser.add_argument(
+        "--max_length_diff", type=float, default=DEFAULT_MAX_LENGTH_DIFF_S,
+        help="Largest reference/generated length difference (s) for frame-aligned metrics; "
+        "shorter differences are trimmed",
+    )
+    parser.add_argument("--log_level", default="INFO")
+    return parser
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    """Score, write the outputs and the RESULTS.md row; return the summary."""
+    if args.nj < 1:
+        raise ScoringError(f"--nj must be >= 1, got {args.nj}")
+    if args.num_plots < 0:
+        raise ScoringError(f"--num_plots must be >= 0, got {args.num_plots}")
+    try:
+        metrics = parse_metric_names(args.metrics)
+    except ValueError as e:
+        raise ScoringError(str(e)) from e
+    mel_conf = load_mel_conf(args.mel_conf)
+    rtf, device = read_timing(args.timing_json)
+    rtf = args.rtf if args.rtf is not None else rtf
+    device = args.device if args.device is not None else device
+    options = ScoreOptions(
+        mcep_order=args.mcep_order,
+        f0_method=args.f0_method,
+        f0_min=args.f0_min,
+        f0_max=args.f0_max,
+        mel_conf=ScoreOptions.freeze_mel_conf(mel_conf),
+        max_length_diff_s=args.max_length_diff,
+    )
+    ref_scp = read_scp(args.ref_scp, "reference")
+    gen_scp = read_scp(args.gen_scp, "generated")
+    tasks = build_tasks(ref_scp, gen_scp, metrics, options)
+    results = score_all(tasks, args.nj)
+    summary = dict(
+        num_utterances=len(results),
+        metrics=summarize(results, metrics),
+        info=dict(
+            ref_scp=str(args.ref_scp),
+            gen_scp=str(args.gen_scp),
+            checkpoint=args.checkpoint,
+            set=args.set_name,
+            rtf=rtf,
+            device=device,
+        ),
+        options={**asdict(options), "mel_conf": mel_conf},
+    )
+    write_outputs(args.output_dir, results, summary, tasks[: args.num_plots], mel_conf)
+    logger.info(f"wrote {args.output_dir}/summary.json and per_utt.tsv")
+    for name, stats in summary["metrics"].items():
+        better = "higher" if stats["higher_is_better"] else "lower"
+        logger.info(f"{name}: {_mean_std_cell(stats)} (n={stats['n']}, {better} is better)")
+    if args.results_md is not None:
+        append_results_row(args.results_md, summary, args.checkpoint, args.set_name, rtf, device)
+        logger.info(f"appended a row to {args.results_md}")
+    return summary
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the scorer; return the exit status (0 on success, 1 on bad input)."""
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    try:
+        run(args)
+    except ScoringError as e:
+        logger.error(str(e))
+        return 1
+    return 0
+
+
+def console_main() -> None:
+    """Console-script entry point (``espnet-hifigan-score``)."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()
