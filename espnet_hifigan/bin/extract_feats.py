@@ -9,9 +9,9 @@ Reads a formatted ``wav.scp`` (mono audio at ``--fs``), computes
 The feature settings (the feature contract, :meth:`LogMelSpectrogram.get_parameters`) are
 built as training builds them: the ``LogMelSpectrogram`` defaults, updated with
 ``feats_extract_conf`` of ``--train_config`` (if given), updated with the explicit options.
-Two extra modes use the same settings: ``--write_conf FILE`` writes them as a commented YAML
-file, and ``--check_conf FILE`` exits 1, listing the differences, if FILE (the contract of an
-existing dump) differs.
+``--write_conf FILE`` writes them as a commented YAML file (alone, or next to an extraction);
+``--check_conf FILE [FILE ...]`` only compares them with stored contracts (of existing dumps)
+and exits 1, listing the differences, if any differs.
 
 The speed is logged as seconds of audio per CPU-second of this process (read, compute, write).
 
@@ -176,13 +176,13 @@ def extract(args: argparse.Namespace, extractor: LogMelSpectrogram) -> None:
                 if wav.ndim != 1:
                     raise ExtractError(f"utterance {utt!r} ({path}): expected mono audio, got {wav.shape[1]} channels")
                 n_samples = wav.shape[0]
+                if n_samples == 0:
+                    raise ExtractError(f"utterance {utt!r} ({path}): audio is empty (0 samples)")
                 if utt in expected_samples and expected_samples[utt] != n_samples:
                     raise ExtractError(
                         f"utterance {utt!r} ({path}): {n_samples} samples, but "
                         f"{args.utt2num_samples} says {expected_samples[utt]}"
                     )
-                if n_samples == 0:
-                    raise ExtractError(f"utterance {utt!r} ({path}): audio is empty (0 samples)")
                 try:
                     with torch.no_grad():
                         feats, _ = extractor(torch.from_numpy(wav)[None])
@@ -239,9 +239,15 @@ def get_parser() -> argparse.ArgumentParser:
     io_group.add_argument("--out_ark", type=Path, help="output ark")
     io_group.add_argument("--out_scp", type=Path, help="output feats.scp")
     io_group.add_argument("--out_utt2num_frames", type=Path, help="output utt2num_frames")
-    io_group.add_argument("--write_conf", type=Path, default=None, help="write the feature contract (YAML) and exit")
     io_group.add_argument(
-        "--check_conf", type=Path, default=None, help="compare a stored feature contract and exit"
+        "--write_conf", type=Path, default=None, help="write the feature contract (YAML)"
+    )
+    io_group.add_argument(
+        "--check_conf",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="compare stored feature contracts with the settings and exit",
     )
     io_group.add_argument("--num_threads", type=int, default=1, help="torch intra-op threads")
 
@@ -276,34 +282,39 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.error(f"invalid feature settings: {e}")
         return 1
     parameters = extractor.get_parameters()
+    if args.check_conf is not None:
+        status = 0
+        for path in args.check_conf:
+            if not path.is_file():
+                logging.error(f"{path} does not exist (run stage 3 first)")
+                status = 1
+                continue
+            diffs = compare_contract(path, parameters)
+            if diffs:
+                logging.error(
+                    f"the features described by {path} were extracted with other settings "
+                    f"than requested now: {'; '.join(diffs)}. "
+                    "Re-run from stage 3, or use the same feature options."
+                )
+                status = 1
+        return status
+    io_args = ("wav_scp", "out_ark", "out_scp", "out_utt2num_frames")
+    given = [n for n in io_args if getattr(args, n) is not None]
+    if given and len(given) != len(io_args) or not given and args.write_conf is None:
+        missing = [f"--{n}" for n in io_args if getattr(args, n) is None]
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
+    logging.info(f"feature settings: {parameters}")
+    if given:
+        try:
+            extract(args, extractor)
+        except ExtractError as e:
+            logging.error(str(e))
+            return 1
     if args.write_conf is not None:
         args.write_conf.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.write_conf.with_name(f".{args.write_conf.name}.tmp{os.getpid()}")
         tmp.write_text(contract_yaml(parameters), encoding="utf-8")
         tmp.replace(args.write_conf)
-        return 0
-    if args.check_conf is not None:
-        if not args.check_conf.is_file():
-            logging.error(f"{args.check_conf} does not exist (run stage 3 first)")
-            return 1
-        diffs = compare_contract(args.check_conf, parameters)
-        if diffs:
-            logging.error(
-                f"the features described by {args.check_conf} were extracted with other "
-                f"settings than requested now: {'; '.join(diffs)}. "
-                "Re-run from stage 3 or use the same feature options."
-            )
-            return 1
-        return 0
-    missing = [f"--{n}" for n in ("wav_scp", "out_ark", "out_scp", "out_utt2num_frames") if getattr(args, n) is None]
-    if missing:
-        parser.error(f"the following arguments are required: {', '.join(missing)}")
-    logging.info(f"feature settings: {parameters}")
-    try:
-        extract(args, extractor)
-    except ExtractError as e:
-        logging.error(str(e))
-        return 1
     return 0
 
 

@@ -1,0 +1,604 @@
+#!/usr/bin/env bash
+# voc.sh: Kaldi-style recipe for HiFi-GAN vocoders (espnet-hifigan), ESPnet egs2 conventions.
+# Run it from a recipe directory (egs2/<corpus>/voc1) that provides path.sh, cmd.sh, utils/,
+# conf/ and local/data.sh; a recipe's run.sh sets the corpus defaults and calls it.
+#
+# Usage: ./voc.sh [options]
+#   "--opt value", "--opt=value" and "--opt-name value" are equivalent; --config FILE reads
+#   opt=value lines from FILE first; --help prints this text.
+#
+# Stages (--stage N / --stop_stage N select a range):
+#   1 data preparation  local/data.sh -> data/<set>/{wav.scp,utt2spk,spk2utt[,segments,text]},
+#                       then validated (espnet_hifigan.bin.validate_data_dir)
+#   2 audio formatting  mono, resampled to --fs, segments cut
+#                       -> <dumpdir>/raw/<set>/{wav.scp,utt2num_samples,data/}
+#   3 features          log-mel (espnet_hifigan.features.LogMelSpectrogram)
+#                       -> <dumpdir>/raw/<set>/{feats.scp,utt2num_frames,feats_conf.yaml}
+#   4 statistics        feature mean/variance and shape files -> <expdir>/voc_stats/
+#   5 training          -> <expdir>/<tag>/; running it again resumes from checkpoint.pth
+#   6 decoding          feats.scp of --test_sets (or --decode_feats_scp)
+#                       -> <expdir>/<tag>/decode_<model>/<set>/{wav/,wav.scp,timing.json}
+#   7 scoring           -> <expdir>/<tag>/decode_<model>/<set>/scoring/, <expdir>/<tag>/RESULTS.md
+#   8 packing           -> <expdir>/<tag>/packed/model.zip, then one utterance decoded with it
+#
+# General options:
+#   --stage N              first stage (default: 1)
+#   --stop_stage N         last stage (default: 10000)
+#   --nj N                 parallel jobs of stages 2-4 (default: 32; capped by utterances)
+#   --inference_nj N       parallel jobs of stage 6 (default: 32; capped by utterances)
+#   --ngpu N               GPUs per node for training (default: 1; 0 = CPU; >1 = one process
+#                          per GPU)
+#   --num_nodes N          nodes for training (default: 1; >1 needs the slurm backend)
+#   --gpu_inference BOOL   decode on a GPU (default: false)
+#   --python CMD           Python interpreter (default: python3)
+#   --dumpdir DIR          features and formatted audio (default: dump)
+#   --expdir DIR           experiments (default: exp)
+# Data:
+#   --local_data_opts STR  options of local/data.sh (default: "")
+#   --train_set NAME       training set in data/ (required)
+#   --valid_set NAME       validation set in data/ (required)
+#   --test_sets "A B"      sets decoded and scored in stages 6-7 (default: "")
+#   --audio_format FMT     flac or wav for the formatted audio (default: flac)
+#   --multi_channel MODE   multi-channel input: error or first (keep channel 0) (default: error)
+# Features (one source of truth for stage 3, training and decoding):
+#   --fs HZ                sampling rate (default: 22050)
+#   --n_fft N              FFT size (default: 1024)
+#   --n_shift N            frame shift = the generator's total upsampling (default: 256)
+#   --win_length N         window length; empty or null = n_fft (default: "")
+#   --n_mels N             mel bins (default: 80)
+#   --fmin HZ, --fmax HZ   mel frequency range (default: 80, 7600)
+#   The other fields of the feature contract (window, log base, floors, padding) come from
+#   feats_extract_conf of --train_config; dump/raw/<set>/feats_conf.yaml records them all.
+# Training:
+#   --train_config FILE    training config (required from stage 3 on)
+#   --tag NAME             experiment name (default: voc_<basename of train_config>)
+#   --voc_stats_dir DIR    statistics directory (default: <expdir>/voc_stats)
+#   --train_args STR       extra options of espnet_hifigan.bin.voc_train (default: "")
+# Decoding, scoring and packing:
+#   --inference_model F    checkpoint in <expdir>/<tag>/ (default: "" = <phase>.<key>.best.pth of
+#                          the first best_model_criterion of the experiment's config.yaml)
+#   --inference_config F   YAML of voc_inference options (e.g. "dtype: bfloat16") (default: "")
+#   --inference_args STR   extra options of espnet_hifigan.bin.voc_inference (default: "")
+#   --inference_tag NAME   decode directory suffix (default: from the model and inference config)
+#   --decode_feats_scp F   decode this feats.scp in stage 6 instead of --test_sets; it is scored in
+#                          stage 7 if a wav.scp lies next to it (default: "")
+#   --score_args STR       extra options of espnet_hifigan.bin.voc_score (default: "")
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+fail() {
+    log "ERROR: $*" >&2
+    exit 1
+}
+min() {
+    local a b
+    a="$1"
+    for b in "${@:2}"; do
+        if [ "${b}" -lt "${a}" ]; then a="${b}"; fi
+    done
+    echo "${a}"
+}
+stage_start=0
+begin_stage() {
+    stage_start="${SECONDS}"
+    log "Stage $1: $2 (started)"
+}
+end_stage() {
+    log "Stage $1: finished in $((SECONDS - stage_start)) s"
+}
+run_args="$(printf '%q ' "$0" "$@")"
+
+# General
+stage=1
+stop_stage=10000
+nj=32
+inference_nj=32
+ngpu=1
+num_nodes=1
+gpu_inference=false
+python=python3
+dumpdir=dump
+expdir=exp
+# Data
+local_data_opts=""
+train_set=""
+valid_set=""
+test_sets=""
+audio_format=flac
+multi_channel=error
+# Features
+fs=22050
+n_fft=1024
+n_shift=256
+win_length=""
+n_mels=80
+fmin=80
+fmax=7600
+# Training
+train_config=""
+tag=""
+voc_stats_dir=""
+train_args=""
+# Decoding, scoring, packing
+inference_model=""
+inference_config=""
+inference_args=""
+inference_tag=""
+decode_feats_scp=""
+score_args=""
+
+# shellcheck source=utils/parse_options.sh
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+    fail "unexpected arguments: $* (see --help)"
+fi
+
+# shellcheck source=path.sh
+. ./path.sh
+# shellcheck source=cmd.sh
+. ./cmd.sh
+
+[ -n "${train_set}" ] || fail "--train_set is required"
+[ -n "${valid_set}" ] || fail "--valid_set is required"
+for opt in nj inference_nj ngpu num_nodes n_fft n_shift n_mels fs; do
+    [[ "${!opt}" =~ ^[0-9]+$ ]] || fail "--${opt} must be a non-negative integer, got '${!opt}'"
+done
+[ "${nj}" -ge 1 ] && [ "${inference_nj}" -ge 1 ] && [ "${num_nodes}" -ge 1 ] \
+    || fail "--nj, --inference_nj and --num_nodes must be >= 1"
+if [ "${stop_stage}" -ge 3 ] && [ -z "${train_config}" ]; then
+    fail "--train_config is required for stages 3 and later"
+fi
+if [ -n "${train_config}" ] && [ ! -f "${train_config}" ]; then
+    fail "training config not found: ${train_config}"
+fi
+if [ -n "${inference_config}" ] && [ ! -f "${inference_config}" ]; then
+    fail "inference config not found: ${inference_config}"
+fi
+
+# Commands and free-form options as arrays (word-split like ESPnet's unquoted use, no globbing).
+read -r -a train_cmd_arr <<<"${train_cmd}"
+read -r -a cuda_cmd_arr <<<"${cuda_cmd}"
+read -r -a decode_cmd_arr <<<"${decode_cmd}"
+read -r -a python_arr <<<"${python}"
+read -r -a local_data_opts_arr <<<"${local_data_opts}"
+read -r -a train_args_arr <<<"${train_args}"
+read -r -a inference_args_arr <<<"${inference_args}"
+read -r -a score_args_arr <<<"${score_args}"
+read -r -a test_sets_arr <<<"${test_sets}"
+
+if [ -z "${tag}" ]; then
+    tag="voc_$(basename "${train_config:-none}" .yaml)"
+fi
+voc_exp="${expdir}/${tag}"
+voc_stats_dir="${voc_stats_dir:-${expdir}/voc_stats}"
+win_length="${win_length:-null}"
+
+# Every set once, in order: train, valid, tests.
+all_sets=()
+for dset in "${train_set}" "${valid_set}" "${test_sets_arr[@]}"; do
+    case " ${all_sets[*]} " in
+        *" ${dset} "*) ;;
+        *) all_sets+=("${dset}") ;;
+    esac
+done
+
+# Feature options: extract_feats (stage 3 and checks) and voc_train (stages 4-5).
+feats_opts=(--fs "${fs}" --n_fft "${n_fft}" --hop_length "${n_shift}" --win_length "${win_length}"
+    --n_mels "${n_mels}" --fmin "${fmin}" --fmax "${fmax}")
+if [ -n "${train_config}" ]; then
+    feats_opts+=(--train_config "${train_config}")
+fi
+train_feats_opts=()
+for kv in "fs=${fs}" "n_fft=${n_fft}" "hop_length=${n_shift}" "win_length=${win_length}" \
+    "n_mels=${n_mels}" "fmin=${fmin}" "fmax=${fmax}"; do
+    train_feats_opts+=(--feats_extract_conf "${kv}")
+done
+
+# check_feats_conf <dump set dir> ...: stop if their features were made with other settings.
+check_feats_conf() {
+    local confs=() d
+    for d in "$@"; do confs+=("${d}/feats_conf.yaml"); done
+    "${python_arr[@]}" -m espnet_hifigan.bin.extract_feats "${feats_opts[@]}" --check_conf "${confs[@]}" \
+        || fail "the feature settings of $* differ from the current options (see above)"
+}
+
+# nlines <file>
+nlines() {
+    wc -l <"$1" | tr -d ' '
+}
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    begin_stage 1 "Data preparation: local/data.sh${local_data_opts:+ ${local_data_opts}}"
+    local/data.sh "${local_data_opts_arr[@]}" || fail "local/data.sh failed"
+    for dset in "${all_sets[@]}"; do
+        "${python_arr[@]}" -m espnet_hifigan.bin.validate_data_dir "data/${dset}" \
+            || fail "data/${dset} is not a valid data directory (see above)"
+    done
+    end_stage 1
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    begin_stage 2 "Audio formatting: mono, ${fs} Hz, ${audio_format} -> ${dumpdir}/raw"
+    for dset in "${all_sets[@]}"; do
+        data="data/${dset}"
+        dump="${dumpdir}/raw/${dset}"
+        logdir="${dump}/logdir/format_wav"
+        "${python_arr[@]}" -m espnet_hifigan.bin.validate_data_dir "${data}" \
+            || fail "${data} is not a valid data directory (see above)"
+        rm -rf "${dump}"
+        mkdir -p "${logdir}"
+        if [ -f "${data}/segments" ]; then
+            keys="${data}/segments"
+        else
+            keys="${data}/wav.scp"
+        fi
+        _nj="$(min "${nj}" "$(nlines "${keys}")")"
+        split_files=()
+        for n in $(seq "${_nj}"); do
+            split_files+=("${logdir}/keys.${n}")
+        done
+        utils/split_scp.sh "${keys}" "${split_files[@]}"
+        seg_opts=(--wav_scp "${data}/wav.scp")
+        if [ -f "${data}/segments" ]; then
+            seg_opts+=(--segments "${logdir}/keys.JOB")
+        else
+            seg_opts=(--wav_scp "${logdir}/keys.JOB")
+        fi
+        log "${dset}: $(nlines "${keys}") utterances, ${_nj} jobs, logs in ${logdir}/format_wav.*.log"
+        if ! "${train_cmd_arr[@]}" JOB=1:"${_nj}" "${logdir}/format_wav.JOB.log" \
+            "${python_arr[@]}" -m espnet_hifigan.bin.format_wav "${seg_opts[@]}" \
+            --fs "${fs}" --audio_format "${audio_format}" --multi_channel "${multi_channel}" \
+            --out_dir "${dump}/data/format.JOB" --out_scp "${logdir}/wav.JOB.scp" \
+            --out_utt2num_samples "${logdir}/utt2num_samples.JOB"; then
+            rm -rf "${dump}/data"
+            fail "audio formatting of ${dset} failed; see ${logdir}/format_wav.*.log"
+        fi
+        for n in $(seq "${_nj}"); do cat "${logdir}/wav.${n}.scp"; done | sort >"${dump}/.wav.scp.tmp"
+        for n in $(seq "${_nj}"); do cat "${logdir}/utt2num_samples.${n}"; done | sort >"${dump}/utt2num_samples"
+        for f in utt2spk spk2utt text; do
+            if [ -f "${data}/${f}" ]; then cp "${data}/${f}" "${dump}/${f}"; fi
+        done
+        echo raw >"${dump}/feats_type"
+        echo "${audio_format}" >"${dump}/audio_format"
+        mv "${dump}/.wav.scp.tmp" "${dump}/wav.scp"
+        total_sec="$(awk -v fs="${fs}" '{ n += $2 } END { printf("%.1f", n / fs) }' "${dump}/utt2num_samples")"
+        log "${dset}: ${dump}/wav.scp ($(nlines "${dump}/wav.scp") utterances, ${total_sec} s)"
+    done
+    end_stage 2
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    begin_stage 3 "Feature extraction: fs=${fs} n_fft=${n_fft} n_shift=${n_shift} win_length=${win_length} n_mels=${n_mels} fmin=${fmin} fmax=${fmax}"
+    for dset in "${all_sets[@]}"; do
+        dump="${dumpdir}/raw/${dset}"
+        logdir="${dump}/logdir/extract_feats"
+        [ -f "${dump}/wav.scp" ] || fail "${dump}/wav.scp not found; run stage 2 first"
+        rm -rf "${logdir}" "${dump}/feats.scp" "${dump}/utt2num_frames" "${dump}/feats_conf.yaml"
+        rm -f "${dump}"/data/feats.*.ark
+        mkdir -p "${logdir}" "${dump}/data"
+        _nj="$(min "${nj}" "$(nlines "${dump}/wav.scp")")"
+        split_files=()
+        for n in $(seq "${_nj}"); do
+            split_files+=("${logdir}/wav.${n}.scp")
+        done
+        utils/split_scp.sh "${dump}/wav.scp" "${split_files[@]}"
+        log "${dset}: ${_nj} jobs, logs in ${logdir}/extract_feats.*.log"
+        if ! "${train_cmd_arr[@]}" JOB=1:"${_nj}" "${logdir}/extract_feats.JOB.log" \
+            "${python_arr[@]}" -m espnet_hifigan.bin.extract_feats "${feats_opts[@]}" \
+            --wav_scp "${logdir}/wav.JOB.scp" --utt2num_samples "${dump}/utt2num_samples" \
+            --out_ark "${dump}/data/feats.JOB.ark" --out_scp "${logdir}/feats.JOB.scp" \
+            --out_utt2num_frames "${logdir}/utt2num_frames.JOB" --write_conf "${logdir}/feats_conf.JOB.yaml"; then
+            rm -f "${dump}"/data/feats.*.ark
+            fail "feature extraction of ${dset} failed; see ${logdir}/extract_feats.*.log"
+        fi
+        for n in $(seq "${_nj}"); do cat "${logdir}/utt2num_frames.${n}"; done | sort >"${dump}/utt2num_frames"
+        for n in $(seq 2 "${_nj}"); do
+            cmp -s "${logdir}/feats_conf.1.yaml" "${logdir}/feats_conf.${n}.yaml" \
+                || fail "${dset}: jobs 1 and ${n} used different feature settings (${logdir}/feats_conf.*.yaml)"
+        done
+        cp "${logdir}/feats_conf.1.yaml" "${dump}/feats_conf.yaml"
+        for n in $(seq "${_nj}"); do cat "${logdir}/feats.${n}.scp"; done | sort >"${dump}/.feats.scp.tmp"
+        if ! cmp -s <(awk '{ print $1 }' "${dump}/.feats.scp.tmp") <(awk '{ print $1 }' "${dump}/wav.scp"); then
+            rm -f "${dump}/.feats.scp.tmp"
+            fail "${dset}: the utterances of the features and of ${dump}/wav.scp differ"
+        fi
+        mv "${dump}/.feats.scp.tmp" "${dump}/feats.scp"
+        # Speed: seconds of audio per CPU-second, summed over the jobs' "speed:" lines.
+        speed="$(grep -h 'speed:' "${logdir}"/extract_feats.*.log | tr ' ' '\n' | awk -F= '
+            $1 == "audio_sec" { a += $2 } $1 == "cpu_sec" { c += $2 } $1 == "wall_sec" && $2 > w { w = $2 }
+            END { printf("%.1f s of audio in %.2f CPU-s (%.1f s of audio per CPU-second), longest job %.2f s", a, c, a / (c > 0 ? c : 1e-9), w) }')"
+        log "${dset}: ${dump}/feats.scp ($(nlines "${dump}/feats.scp") utterances): ${speed}"
+    done
+    end_stage 3
+fi
+
+# ---------------------------------------------------------------------------------------------
+train_dir="${dumpdir}/raw/${train_set}"
+valid_dir="${dumpdir}/raw/${valid_set}"
+data_opts=(
+    --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound"
+    --train_data_path_and_name_and_type "${train_dir}/feats.scp,feats,kaldi_ark"
+    --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound"
+    --valid_data_path_and_name_and_type "${valid_dir}/feats.scp,feats,kaldi_ark"
+)
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    # Statistics are of the raw features: normalisation is off while collecting (--normalize none).
+    begin_stage 4 "Statistics -> ${voc_stats_dir}"
+    for d in "${train_dir}" "${valid_dir}"; do
+        [ -f "${d}/feats.scp" ] || fail "${d}/feats.scp not found; run stage 3 first"
+    done
+    check_feats_conf "${train_dir}" "${valid_dir}"
+    logdir="${voc_stats_dir}/logdir"
+    rm -rf "${voc_stats_dir}"
+    mkdir -p "${logdir}"
+    _nj="$(min "${nj}" "$(nlines "${train_dir}/wav.scp")" "$(nlines "${valid_dir}/wav.scp")")"
+    train_keys=()
+    valid_keys=()
+    for n in $(seq "${_nj}"); do
+        train_keys+=("${logdir}/train.${n}.scp")
+        valid_keys+=("${logdir}/valid.${n}.scp")
+    done
+    utils/split_scp.sh "${train_dir}/wav.scp" "${train_keys[@]}"
+    utils/split_scp.sh "${valid_dir}/wav.scp" "${valid_keys[@]}"
+    log "${_nj} jobs, logs in ${logdir}/stats.*.log"
+    "${train_cmd_arr[@]}" JOB=1:"${_nj}" "${logdir}/stats.JOB.log" \
+        "${python_arr[@]}" -m espnet_hifigan.bin.voc_train --collect_stats true \
+        --config "${train_config}" "${data_opts[@]}" "${train_feats_opts[@]}" --normalize none \
+        --train_shape_file "${logdir}/train.JOB.scp" --valid_shape_file "${logdir}/valid.JOB.scp" \
+        --output_dir "${logdir}/stats.JOB" "${train_args_arr[@]}" \
+        || fail "statistics collection failed; see ${logdir}/stats.*.log"
+    input_dirs=()
+    for n in $(seq "${_nj}"); do
+        input_dirs+=(--input_dir "${logdir}/stats.${n}")
+    done
+    "${python_arr[@]}" -m espnet2.bin.aggregate_stats_dirs "${input_dirs[@]}" --output_dir "${voc_stats_dir}" \
+        >"${logdir}/aggregate.log" 2>&1 || fail "aggregating statistics failed; see ${logdir}/aggregate.log"
+    for f in train/feats_stats.npz train/speech_shape valid/speech_shape; do
+        [ -f "${voc_stats_dir}/${f}" ] || fail "${voc_stats_dir}/${f} was not written; see ${logdir}/stats.*.log"
+    done
+    # The features the statistics belong to (checked by stage 5).
+    cp "${train_dir}/feats_conf.yaml" "${voc_stats_dir}/feats_conf.yaml"
+    log "${voc_stats_dir}/train/feats_stats.npz, {train,valid}/speech_shape"
+    end_stage 4
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    begin_stage 5 "Training -> ${voc_exp}"
+    for d in "${train_dir}" "${valid_dir}"; do
+        [ -f "${d}/feats.scp" ] || fail "${d}/feats.scp not found; run stage 3 first"
+    done
+    check_feats_conf "${train_dir}" "${valid_dir}"
+    [ -f "${voc_stats_dir}/train/feats_stats.npz" ] || fail "${voc_stats_dir}/train/feats_stats.npz not found; run stage 4 first"
+    cmp -s "${voc_stats_dir}/feats_conf.yaml" "${train_dir}/feats_conf.yaml" \
+        || fail "${voc_stats_dir} holds statistics of other features than ${train_dir}; run stage 4 again"
+    mkdir -p "${voc_exp}"
+    if [ -f "${voc_exp}/checkpoint.pth" ]; then
+        log "Resuming from ${voc_exp}/checkpoint.pth"
+    fi
+    # Keep earlier logs as train.1.log (newest), train.2.log, ... (as espnet2.bin.launch).
+    if [ -f "${voc_exp}/train.log" ]; then
+        i=1
+        while [ -f "${voc_exp}/train.${i}.log" ]; do i=$((i + 1)); done
+        for ((j = i; j > 1; j--)); do mv "${voc_exp}/train.$((j - 1)).log" "${voc_exp}/train.${j}.log"; done
+        mv "${voc_exp}/train.log" "${voc_exp}/train.1.log"
+    fi
+    train_opts=(
+        --config "${train_config}" "${data_opts[@]}" "${train_feats_opts[@]}"
+        --train_shape_file "${voc_stats_dir}/train/speech_shape"
+        --valid_shape_file "${voc_stats_dir}/valid/speech_shape"
+        --normalize_conf "stats_file=${voc_stats_dir}/train/feats_stats.npz"
+        --resume true --output_dir "${voc_exp}" "${train_args_arr[@]}"
+    )
+    log "Settings: config=${train_config} fs=${fs} n_fft=${n_fft} n_shift=${n_shift}" \
+        "win_length=${win_length} n_mels=${n_mels} fmin=${fmin} fmax=${fmax} ngpu=${ngpu}" \
+        "num_nodes=${num_nodes} train_args='${train_args}'"
+    log "Command: ${python} -m espnet_hifigan.bin.voc_train ${train_opts[*]} (+ --ngpu, --dist_* from utils/launch_train.sh)"
+    log "Log: ${voc_exp}/train.log (effective configuration: ${voc_exp}/config.yaml)"
+    echo "${run_args} --stage 5 \"\$@\"; exit \$?" >"${voc_exp}/run.sh"
+    chmod +x "${voc_exp}/run.sh"
+    # utils/launch_train.sh picks the process layout (one process; DDP over the GPUs of one
+    # node; srun over nodes with the slurm backend) and adds --ngpu and the --dist_* options.
+    utils/launch_train.sh --cmd "${cuda_cmd}" --log "${voc_exp}/train.log" \
+        --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+        -- "${python_arr[@]}" -m espnet_hifigan.bin.voc_train "${train_opts[@]}" \
+        || fail "training failed; see ${voc_exp}/train.log"
+    grep -h "The training was resumed using" "${voc_exp}/train.log" || true
+    end_stage 5
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The checkpoint to decode with: --inference_model, else the config's first best criterion.
+resolve_inference_model() {
+    if [ -n "${inference_model}" ]; then
+        return
+    fi
+    [ -f "${voc_exp}/config.yaml" ] || fail "${voc_exp}/config.yaml not found; run stage 5 first"
+    inference_model="$("${python_arr[@]}" - "${voc_exp}/config.yaml" <<'PYEOF'
+import sys
+
+import yaml
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    config = yaml.safe_load(f)
+criteria = config.get("best_model_criterion") or []
+print(f"{criteria[0][0]}.{criteria[0][1]}.best.pth" if criteria else "latest.pth")
+PYEOF
+)"
+}
+
+# Decode sets: name and feats.scp.
+decode_names=()
+decode_scps=()
+if [ -n "${decode_feats_scp}" ]; then
+    decode_names+=("$(basename "$(dirname "${decode_feats_scp}")")")
+    decode_scps+=("${decode_feats_scp}")
+else
+    for dset in "${test_sets_arr[@]}"; do
+        decode_names+=("${dset}")
+        decode_scps+=("${dumpdir}/raw/${dset}/feats.scp")
+    done
+fi
+
+if [ "${stop_stage}" -ge 6 ] && [ "${stage}" -le 8 ]; then
+    resolve_inference_model
+    if [ -z "${inference_tag}" ]; then
+        if [ -n "${inference_config}" ]; then
+            inference_tag="$(basename "${inference_config}" .yaml)_${inference_model%.pth}"
+        else
+            inference_tag="${inference_model%.pth}"
+        fi
+    fi
+    decode_dir="${voc_exp}/decode_${inference_tag}"
+    # voc_inference options from --inference_config (YAML of option: value).
+    inference_config_opts=()
+    if [ -n "${inference_config}" ]; then
+        mapfile -t inference_config_opts < <("${python_arr[@]}" - "${inference_config}" <<'PYEOF'
+import sys
+
+import yaml
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    for key, value in (yaml.safe_load(f) or {}).items():
+        print(f"--{key}")
+        print("null" if value is None else str(value).lower() if isinstance(value, bool) else value)
+PYEOF
+)
+    fi
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    begin_stage 6 "Decoding with ${voc_exp}/${inference_model} -> ${decode_dir}"
+    [ -f "${voc_exp}/${inference_model}" ] || fail "model ${voc_exp}/${inference_model} not found;" \
+        "available: $(find "${voc_exp}" -maxdepth 1 -name '*.pth' -printf '%f ' 2>/dev/null)"
+    [ "${#decode_names[@]}" -gt 0 ] || fail "nothing to decode: give --test_sets or --decode_feats_scp"
+    if "${gpu_inference}"; then
+        _cmd=("${cuda_cmd_arr[@]}" --gpu 1)
+        _ngpu=1
+    else
+        _cmd=("${decode_cmd_arr[@]}")
+        _ngpu=0
+    fi
+    conf_dirs=()
+    for scp in "${decode_scps[@]}"; do
+        [ -f "${scp}" ] || fail "${scp} not found; run stage 3 first"
+        if [ -f "$(dirname "${scp}")/feats_conf.yaml" ]; then
+            conf_dirs+=("$(dirname "${scp}")")
+        else
+            log "WARNING: no feats_conf.yaml next to ${scp}; cannot check its feature settings"
+        fi
+    done
+    if [ "${#conf_dirs[@]}" -gt 0 ]; then
+        check_feats_conf "${conf_dirs[@]}"
+    fi
+    for i in "${!decode_names[@]}"; do
+        name="${decode_names[${i}]}"
+        scp="${decode_scps[${i}]}"
+        out="${decode_dir}/${name}"
+        logdir="${out}/logdir"
+        rm -rf "${out}"
+        mkdir -p "${logdir}"
+        _nj="$(min "${inference_nj}" "$(nlines "${scp}")")"
+        split_files=()
+        for n in $(seq "${_nj}"); do
+            split_files+=("${logdir}/feats.${n}.scp")
+        done
+        utils/split_scp.sh "${scp}" "${split_files[@]}"
+        log "${name}: $(nlines "${scp}") utterances, ${_nj} jobs, logs in ${logdir}/inference.*.log"
+        "${_cmd[@]}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
+            "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu "${_ngpu}" \
+            --train_config "${voc_exp}/config.yaml" --model_file "${voc_exp}/${inference_model}" \
+            --feats_scp "${logdir}/feats.JOB.scp" --output_dir "${logdir}/output.JOB" \
+            "${inference_config_opts[@]}" "${inference_args_arr[@]}" \
+            || fail "decoding ${name} failed; see ${logdir}/inference.*.log"
+        output_dirs=()
+        for n in $(seq "${_nj}"); do
+            output_dirs+=("${logdir}/output.${n}")
+        done
+        "${python_arr[@]}" utils/merge_decode_dirs.py --output_dir "${out}" "${output_dirs[@]}" \
+            || fail "merging the decoding jobs of ${name} failed (see above)"
+    done
+    end_stage 6
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+    begin_stage 7 "Scoring ${decode_dir} -> ${voc_exp}/RESULTS.md"
+    "${python_arr[@]}" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("espnet_hifigan.bin.voc_score") is None)' \
+        || fail "stage 7 needs the scoring CLI espnet_hifigan.bin.voc_score, which is not installed" \
+            "(run up to --stop_stage 6, or skip it with --stage 8)"
+    for i in "${!decode_names[@]}"; do
+        name="${decode_names[${i}]}"
+        out="${decode_dir}/${name}"
+        ref="$(dirname "${decode_scps[${i}]}")/wav.scp"
+        [ -f "${out}/wav.scp" ] || fail "${out}/wav.scp not found; run stage 6 first"
+        if [ ! -f "${ref}" ]; then
+            log "WARNING: ${name}: no reference ${ref}; not scored"
+            continue
+        fi
+        read -r rtf device < <("${python_arr[@]}" -c '
+import json, sys
+t = json.load(open(sys.argv[1], encoding="utf-8"))
+print(t["rtf"], t["device"])' "${out}/timing.json")
+        mel_conf_opts=()
+        if [ -f "$(dirname "${decode_scps[${i}]}")/feats_conf.yaml" ]; then
+            mel_conf_opts=(--mel_conf "$(dirname "${decode_scps[${i}]}")/feats_conf.yaml")
+        fi
+        rm -rf "${out}/scoring"
+        "${decode_cmd_arr[@]}" "${out}/logdir/score.log" \
+            "${python_arr[@]}" -m espnet_hifigan.bin.voc_score --ref_scp "${ref}" --gen_scp "${out}/wav.scp" \
+            --output_dir "${out}/scoring" --results_md "${voc_exp}/RESULTS.md" \
+            --checkpoint "${inference_model}" --set "${name}" --rtf "${rtf}" --device "${device}" \
+            "${mel_conf_opts[@]}" "${score_args_arr[@]}" \
+            || fail "scoring ${name} failed; see ${out}/logdir/score.log"
+        log "${name}: scores in ${out}/scoring/"
+    done
+    if [ -f "${voc_exp}/RESULTS.md" ]; then
+        log "Results: ${voc_exp}/RESULTS.md"
+    fi
+    end_stage 7
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    packed="${voc_exp}/packed/model.zip"
+    begin_stage 8 "Packing ${voc_exp}/${inference_model} -> ${packed}"
+    [ -f "${voc_exp}/${inference_model}" ] || fail "model ${voc_exp}/${inference_model} not found; run stage 5 first"
+    rm -rf "${voc_exp}/packed"
+    mkdir -p "${voc_exp}/packed"
+    "${train_cmd_arr[@]}" "${voc_exp}/packed/pack.log" \
+        "${python_arr[@]}" -m espnet_hifigan.bin.pack --train_config "${voc_exp}/config.yaml" \
+        --model_file "${voc_exp}/${inference_model}" --outpath "${packed}" \
+        || { rm -f "${packed}"; fail "packing failed; see ${voc_exp}/packed/pack.log"; }
+    [ -f "${packed}" ] || fail "${packed} was not written; see ${voc_exp}/packed/pack.log"
+    # Prove that the archive alone decodes: one utterance, no --train_config.
+    check_scp=""
+    for dset in "${test_sets_arr[@]}" "${valid_set}" "${train_set}"; do
+        if [ -s "${dumpdir}/raw/${dset}/feats.scp" ]; then
+            check_scp="${dumpdir}/raw/${dset}/feats.scp"
+            break
+        fi
+    done
+    [ -n "${check_scp}" ] || fail "no feats.scp to check the packed model with; run stage 3 first"
+    check_dir="${voc_exp}/packed/check"
+    mkdir -p "${check_dir}"
+    head -n 1 "${check_scp}" >"${check_dir}/feats.scp"
+    "${decode_cmd_arr[@]}" "${check_dir}/inference.log" \
+        "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu 0 --model_file "${packed}" \
+        --feats_scp "${check_dir}/feats.scp" --output_dir "${check_dir}" \
+        || fail "decoding with the packed model failed; see ${check_dir}/inference.log"
+    [ "$(nlines "${check_dir}/wav.scp" 2>/dev/null || echo 0)" -eq 1 ] \
+        || fail "the packed model decoded nothing; see ${check_dir}/inference.log"
+    log "${packed}: $(du -h "${packed}" | cut -f1), decodes $(awk '{ print $1 }' "${check_dir}/wav.scp") -> ${check_dir}/wav/"
+    end_stage 8
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"
