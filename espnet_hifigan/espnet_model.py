@@ -11,6 +11,7 @@ from espnet2.gan_tts.hifigan.loss import (
     GeneratorAdversarialLoss,
 )
 from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
 from torch.amp import autocast
 
@@ -205,7 +206,8 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             return self._discriminator_turn(y, y_hat, batch_size)
         retval = self._generator_turn(y, y_hat, batch_size)
         if not self.training and self.validate_full_utterances:
-            retval["stats"].update(self.full_utterance_metrics(speech, speech_lengths, feats, feats_lengths))
+            metrics = self.full_utterance_metrics(speech, speech_lengths, feats, feats_lengths)
+            retval["stats"].update(force_gatherable(metrics, y.device))
         return retval
 
     def _generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
@@ -239,16 +241,13 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
     def _turn_output(terms: Dict[str, torch.Tensor], batch_size: int, optim_idx: int) -> Dict[str, Any]:
         """ESPnet's dict(loss, stats, weight, optim_idx); the first term is the loss.
 
-        The stats leave the device in one transfer (one host sync per turn, not one per term).
+        Stats stay detached tensors (no host sync here) and everything is made gatherable
+        (1-dim tensors), as ESPnet's DataParallel / DDP averaging requires.
         """
         loss = next(iter(terms.values()))
-        values = torch.stack([t.detach().float() for t in terms.values()]).tolist()
-        return dict(
-            loss=loss,
-            stats=dict(zip(terms, values)),
-            weight=torch.tensor(batch_size, dtype=torch.float32, device=loss.device),
-            optim_idx=optim_idx,
-        )
+        stats = {name: term.detach() for name, term in terms.items()}
+        loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
+        return dict(loss=loss, stats=stats, weight=weight, optim_idx=optim_idx)
 
     @torch.no_grad()
     def full_utterance_metrics(

@@ -44,3 +44,8 @@ def ljspeech_mini() -> Path:
     if not (LJSPEECH_MINI / "wavs").is_dir():
         pytest.skip(f"{LJSPEECH_MINI} is absent (it is only in the developers' shared data)")
     return LJSPEECH_MINI
+
+
+def pytest_configure(config) -> None:
+    """Register the project's markers."""
+    config.addinivalue_line("markers", "slurm: needs a real SLURM (tools/slurm/setup_local_slurm.sh)")

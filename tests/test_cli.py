@@ -203,3 +203,30 @@ def test_official_checkpoint_loads_with_same_outputs(tmp_path):
     vocoder = Vocoder.from_official(tmp_path / "g_02500000", tmp_path / "config.json")
     wav = vocoder(mel[0].T.numpy())
     np.testing.assert_allclose(wav, expected.view(-1).numpy(), atol=1e-5)
+
+
+def test_sigusr1_checkpoints_and_exits_for_resume(synthetic_corpus, tmp_path):
+    """Preemption: the signal ends the epoch early, checkpoint.pth is written, exit 99, resume."""
+    import signal
+    import time
+
+    exp = tmp_path / "preempted"
+    cmd = [sys.executable, "-m", "espnet_hifigan.bin.voc_train",
+           *map(str, train_args(synthetic_corpus, exp, "--max_epoch", "50", "--num_iters_per_epoch", "1000"))]
+    log = tmp_path / "train.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while "1epoch:train:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGUSR1)
+        returncode = proc.wait(timeout=300)
+    text = log.read_text()
+    assert returncode == 99, text[-2000:]
+    assert "SIGUSR1 received" in text
+    checkpoint = torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)
+    assert checkpoint["reporter"]["epoch"] == 1
+    # a re-run resumes at epoch 2 instead of starting over
+    proc = run("espnet_hifigan.bin.voc_train",
+               *train_args(synthetic_corpus, exp, "--max_epoch", "2", "--num_iters_per_epoch", "2", "--resume", "true"))
+    assert "2/2epoch started" in proc.stdout + proc.stderr

@@ -68,7 +68,9 @@ def test_turns_return_espnet_dicts_and_share_one_generator_pass(monkeypatch):
     assert d_out["optim_idx"] == 1 and g_out["optim_idx"] == 0
     for out in (d_out, g_out):
         assert set(out) == {"loss", "stats", "weight", "optim_idx"}
-        assert out["loss"].dim() == 0 and torch.isfinite(out["loss"])
+        # gatherable for ESPnet's DataParallel/DDP averaging: 1-element tensors
+        assert out["loss"].shape == (1,) and torch.isfinite(out["loss"]).all()
+        assert all(v.shape == (1,) for v in out["stats"].values())
         assert out["weight"].item() == 2
     assert {"generator_mel_loss", "generator_adv_loss", "generator_feat_match_loss"} <= set(g_out["stats"])
     g_out["loss"].backward()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -98,6 +99,12 @@ class VocoderTask(AbsTask):
     @classmethod
     @typechecked
     def build_model(cls, args: argparse.Namespace) -> ESPnetHiFiGANModel:
+        if not getattr(args, "unused_parameters", True):
+            # The discriminator turn never uses the generator's parameters (and the generator
+            # turn's gradients reach the discriminator only through its inputs): DDP must look
+            # for unused parameters. Without DDP this changes nothing.
+            logging.info("unused_parameters: true (required by GAN training under DDP)")
+            args.unused_parameters = True
         feats_extract = feats_extract_choices.get_class(args.feats_extract)(**args.feats_extract_conf)
         normalize = None
         if args.normalize is not None:
