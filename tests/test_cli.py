@@ -230,3 +230,23 @@ def test_sigusr1_checkpoints_and_exits_for_resume(synthetic_corpus, tmp_path):
     proc = run("espnet_hifigan.bin.voc_train",
                *train_args(synthetic_corpus, exp, "--max_epoch", "2", "--num_iters_per_epoch", "2", "--resume", "true"))
     assert "2/2epoch started" in proc.stdout + proc.stderr
+
+
+def test_training_refuses_features_with_other_settings(synthetic_corpus, tmp_path):
+    """feats.scp dumped with fmax 8000 cannot train a vocoder whose features use fmax 7600."""
+    feats_dir = tmp_path / "dump"
+    feats_dir.mkdir()
+    run("espnet_hifigan.bin.extract_feats", "--wav_scp", synthetic_corpus["train_scp"],
+        "--out_ark", feats_dir / "feats.ark", "--out_scp", feats_dir / "feats.scp",
+        "--out_utt2num_frames", feats_dir / "utt2num_frames",
+        "--write_conf", feats_dir / "feats_conf.yaml", "--train_config", DEBUG_CONFIG,
+        "--fs", synthetic_corpus["fs"], "--fmax", "8000")
+    exp = tmp_path / "exp"
+    proc = run(
+        "espnet_hifigan.bin.voc_train",
+        *train_args(synthetic_corpus, exp, "--train_data_path_and_name_and_type", f"{feats_dir / 'feats.scp'},feats,kaldi_ark"),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "fmax" in proc.stderr
+    assert not (exp / "checkpoint.pth").exists()

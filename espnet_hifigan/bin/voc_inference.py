@@ -3,6 +3,16 @@
 Writes ``<output_dir>/wav/<utt>.wav``, ``<output_dir>/wav.scp`` and ``<output_dir>/timing.json``
 (audio seconds, compute seconds, real-time factor, device). Output appears only when every
 utterance has been decoded: a failure leaves no partial ``wav.scp``.
+
+Feature contract: the features of ``--feats_scp`` are described by ``--feats_contract`` (any file
+``espnet_hifigan.contract.FeatureContract.load`` reads: a contract / ``feats_conf.yaml``, an
+ESPnet TTS ``config.yaml``, ...) or, without it, by a ``feature_contract.yaml`` /
+``feats_conf.yaml`` next to the scp (or next to ``--origin_scp``, the original of a split scp),
+or by the TTS ``config.yaml`` above an ESPnet
+``tts_inference`` output (``<tts_exp>/<decode>/<set>/{norm,denorm}/feats.scp``). Before anything is
+written it is compared with the vocoder's: any difference but normalisation stops decoding with a
+table of the differing fields (exit 1); TTS-normalised features are de-normalised with the TTS
+statistics (the vocoder normalises raw features itself), which is logged.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import soundfile as sf
 import torch
 
 from espnet_hifigan.api import Vocoder, read_feats_scp
+from espnet_hifigan.contract import ContractError, load_contract_for_scp
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -34,6 +45,18 @@ def get_parser() -> argparse.ArgumentParser:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--feats_scp", help="Raw log-mel features: Kaldi ark scp or npy scp")
     src.add_argument("--wav_scp", help="Audio for copy synthesis (features are computed here)")
+    parser.add_argument(
+        "--feats_contract",
+        default=None,
+        help="Contract of --feats_scp (contract/feats_conf.yaml, ESPnet TTS config.yaml, ...); "
+        "default: discovered next to the scp",
+    )
+    parser.add_argument(
+        "--origin_scp",
+        default=None,
+        help="The scp --feats_scp was split from: its contract is discovered, and relative paths "
+        "resolved, next to it",
+    )
     parser.add_argument("--key_file", default=None, help="Decode only the utterances listed (first column)")
     parser.add_argument("--output_dir", required=True, help="Where wav/, wav.scp and timing.json go")
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: the first visible GPU")
@@ -72,8 +95,17 @@ def decode(args: argparse.Namespace) -> dict:
     if args.ngpu > 0 and not torch.cuda.is_available():
         raise RuntimeError("--ngpu > 0 but no CUDA device is visible")
     vocoder = Vocoder.from_pretrained(args.train_config or args.model_file, None if args.train_config is None else args.model_file, device)
-    items = read_feats_scp(args.feats_scp) if args.feats_scp else _wav_items(args.wav_scp, vocoder)
     keys = _read_keys(args.key_file)
+    if args.feats_scp:
+        # Checked before any output exists: a mismatch writes nothing.
+        origin = args.origin_scp or args.feats_scp
+        _, conversion = vocoder.resolve_contract(
+            origin, None if args.feats_contract is None else load_contract_for_scp(args.feats_contract, origin)
+        )
+        items = read_feats_scp(args.feats_scp, keys, origin=args.origin_scp)
+    else:
+        conversion = None
+        items = _wav_items(args.wav_scp, vocoder)
     dtype = DTYPES[args.dtype]
 
     output_dir = Path(args.output_dir)
@@ -89,6 +121,8 @@ def decode(args: argparse.Namespace) -> dict:
                 raise ValueError(
                     f"{utt}: features have shape {feats.shape}; the vocoder expects (frames, {vocoder.feats_extract.n_mels})"
                 )
+            if conversion is not None:
+                feats = conversion(feats)
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -133,7 +167,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:
         decode(args)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
+    except (ContractError, ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         logging.error(str(e))
         sys.exit(1)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from pathlib import Path
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -17,6 +19,7 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from typeguard import typechecked
 
+from espnet_hifigan.contract import ContractError, check_training_data, write_vocoder_contract
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
 from espnet_hifigan.features import LogMelSpectrogram
@@ -75,6 +78,26 @@ class VocoderTask(AbsTask):
         )
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        """ESPnet's worker, after checking the training features' contract (before any GPU work).
+
+        The pre-extracted feats.scp files must carry the model's feature settings (the
+        ``feats_conf.yaml``/``feature_contract.yaml`` next to them); the experiment records its
+        own contract as ``<output_dir>/feature_contract.yaml``.
+        """
+        if not args.collect_stats and not args.print_config:
+            try:
+                for scp in check_training_data(vars(args)):
+                    logging.warning(f"{scp}: no feature contract next to it; its settings are not checked")
+            except ContractError as e:
+                logging.error(str(e))
+                sys.exit(1)
+            if getattr(args, "dist_rank", None) in (None, 0) and args.output_dir is not None:
+                Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+                write_vocoder_contract(vars(args), args.output_dir)
+        super().main_worker(args)
 
     @classmethod
     @typechecked

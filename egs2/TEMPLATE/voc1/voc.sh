@@ -20,6 +20,9 @@
 #                       -> <expdir>/<tag>/decode_<model>/<set>/{wav/,wav.scp,timing.json}
 #   7 scoring           -> <expdir>/<tag>/decode_<model>/<set>/scoring/, <expdir>/<tag>/RESULTS.md
 #   8 packing           -> <expdir>/<tag>/packed/model.zip, then one utterance decoded with it
+#   9-13 chaining       with --tts_exp: chain.sh stages 1-5 (feature contract, decoding the TTS's
+#                       outputs, teacher-forced mels, fine-tuning on them, decoding again);
+#                       see ./chain.sh --help
 #
 # General options:
 #   --stage N              first stage (default: 1)
@@ -63,6 +66,12 @@
 #   --decode_feats_scp F   decode this feats.scp in stage 6 instead of --test_sets; it is scored in
 #                          stage 7 if a wav.scp lies next to it (default: "")
 #   --score_args STR       extra options of espnet_hifigan.bin.voc_score (default: "")
+# Chaining after an ESPnet acoustic model (egs2/*/tts1):
+#   --tts_exp DIR          the TTS experiment: its config.yaml sets --fs, --n_fft, --n_shift,
+#                          --win_length, --n_mels, --fmin, --fmax (the rest of its feature contract
+#                          is checked against --train_config), and stages 9-13 run (default: "")
+#   --chain_args STR       extra options of chain.sh, e.g. "--gta_train_set tr_no_dev
+#                          --gta_valid_set dev --finetune_config conf/finetune.yaml" (default: "")
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -130,6 +139,9 @@ inference_args=""
 inference_tag=""
 decode_feats_scp=""
 score_args=""
+# Chaining (stages 9-13)
+tts_exp=""
+chain_args=""
 
 # shellcheck source=utils/parse_options.sh
 . utils/parse_options.sh
@@ -169,6 +181,24 @@ read -r -a train_args_arr <<<"${train_args}"
 read -r -a inference_args_arr <<<"${inference_args}"
 read -r -a score_args_arr <<<"${score_args}"
 read -r -a test_sets_arr <<<"${test_sets}"
+
+# >>> chaining: the features of --tts_exp (espnet_hifigan.bin.tts_contract)
+if [ -n "${tts_exp}" ]; then
+    [ -f "${tts_exp}/config.yaml" ] || fail "--tts_exp: ${tts_exp}/config.yaml not found"
+    contract_opts=(--tts_config "${tts_exp}/config.yaml" --print_recipe_opts)
+    if [ -n "${train_config}" ]; then
+        contract_opts+=(--vocoder "${train_config}")
+    fi
+    tts_feats="$("${python_arr[@]}" -m espnet_hifigan.bin.tts_contract "${contract_opts[@]}")" \
+        || fail "${tts_exp} uses features ${train_config} cannot make (table above)"
+    while IFS='=' read -r key value; do
+        if [ "${!key}" != "${value}" ] && [ -n "${!key}" ]; then
+            log "--${key} ${!key} -> ${value} (from ${tts_exp}/config.yaml)"
+        fi
+        printf -v "${key}" '%s' "${value}"
+    done <<<"${tts_feats}"
+fi
+# <<< chaining
 
 if [ -z "${tag}" ]; then
     tag="voc_$(basename "${train_config:-none}" .yaml)"
@@ -517,6 +547,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
             "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu "${_ngpu}" \
             --train_config "${voc_exp}/config.yaml" --model_file "${voc_exp}/${inference_model}" \
             --feats_scp "${logdir}/feats.JOB.scp" --output_dir "${logdir}/output.JOB" \
+            --origin_scp "${scp}" \
             "${inference_config_opts[@]}" "${inference_args_arr[@]}" \
             || fail "decoding ${name} failed; see ${logdir}/inference.*.log"
         output_dirs=()
@@ -600,5 +631,21 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     log "${packed}: $(du -h "${packed}" | cut -f1), decodes $(awk '{ print $1 }' "${check_dir}/wav.scp") -> ${check_dir}/wav/"
     end_stage 8
 fi
+
+# >>> chaining: stages 9-13 are chain.sh's stages 1-5
+if [ -n "${tts_exp}" ] && [ "${stop_stage}" -ge 9 ]; then
+    chain_sh="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/chain.sh"
+    read -r -a chain_args_arr <<<"${chain_args}"
+    chain_opts=(--python "${python}" --ngpu "${ngpu}" --gpu_inference "${gpu_inference}"
+        --inference_nj "${inference_nj}" --tts_exp "${tts_exp}" --voc_exp "${voc_exp}"
+        --stage "$((stage > 9 ? stage - 8 : 1))" --stop_stage "$((stop_stage - 8))")
+    if [ -n "${inference_model}" ]; then
+        chain_opts+=(--inference_model "${inference_model}")
+    fi
+    begin_stage 9 "Chaining after ${tts_exp}: ${chain_sh} ${chain_opts[*]} ${chain_args}"
+    "${chain_sh}" "${chain_opts[@]}" "${chain_args_arr[@]}" || fail "chaining after ${tts_exp} failed (see above)"
+    end_stage 9
+fi
+# <<< chaining
 
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# chain.sh: chain a HiFi-GAN vocoder (espnet-hifigan) after an ESPnet acoustic model (egs2/*/tts1).
+# Run it from a voc1 recipe directory (path.sh, cmd.sh, utils/); voc.sh calls it as its stages
+# 9-13 when given --tts_exp, or run it alone.
+#
+# Usage: ./chain.sh --tts_exp DIR --voc_exp DIR [options]
+#
+# Stages (--stage N / --stop_stage N select a range):
+#   1 contract     the TTS's features (<tts_exp>/config.yaml: feats_extract_conf + LogMelFbank's
+#                  conventions, normalize + stats) against the vocoder's; any difference but
+#                  normalisation stops here with a table of the differing fields
+#                  -> <chain_dir>/tts_feature_contract.yaml
+#   2 decode       the TTS outputs <tts_exp>/<decode>/<set>/{denorm,norm}/feats.scp (the one that fits
+#                  the vocoder's contract; normalised mels are de-normalised with the TTS stats)
+#                  -> <chain_dir>/decode_<model>/<decode>/<set>/{wav/,wav.scp,timing.json}
+#   3 gta          teacher-forced mels: python -m espnet2.bin.tts_inference --use_teacher_forcing true
+#                  on --gta_train_set and --gta_valid_set (<tts_data_dir>/<set>/{text,wav.scp}),
+#                  then lengths reconciled with the audio (espnet_hifigan.bin.gta align)
+#                  -> <chain_dir>/gta/<set>/{feats.scp,wav.scp,speech_shape,gta_report.tsv,...}
+#   4 finetune     the vocoder fine-tuned from its checkpoint on (GTA mel, audio) pairs with
+#                  --finetune_config -> <finetune_exp>/
+#   5 decode       the TTS outputs again, with the fine-tuned vocoder
+#                  -> <finetune_exp>/chain_<tts>/decode_<model>/<decode>/<set>/
+#   (<chain_dir> = <voc_exp>/chain_<basename of tts_exp>)
+#
+# Options:
+#   --stage N, --stop_stage N   stage range (default: 1, 10000)
+#   --python CMD                Python interpreter (default: python3)
+#   --ngpu N                    GPUs for fine-tuning and GTA inference (default: 0)
+#   --gpu_inference BOOL        decode on a GPU (default: false)
+#   --inference_nj N            parallel jobs of decoding and GTA inference (default: 4)
+# The TTS:
+#   --tts_exp DIR               ESPnet TTS experiment with config.yaml (required)
+#   --tts_inference_model F     its checkpoint for teacher forcing (default: train.loss.ave.pth, as tts.sh)
+#   --tts_decode_dirs "A B"     TTS output sets to decode, <decode>/<set> relative to --tts_exp
+#                               (default: every decode_*/<set> with norm/ or denorm/feats.scp, except
+#                               teacher-forced ones)
+#   --tts_recipe_dir DIR        the TTS's recipe directory, where its relative paths (token list,
+#                               statistics, wav.scp entries) hold (default: two levels above --tts_exp)
+#   --tts_data_dir DIR          the TTS's data sets: DIR/<set>/{text,wav.scp}
+#                               (default: <tts_recipe_dir>/dump/raw)
+#   --tts_inference_args STR    extra options of espnet2.bin.tts_inference for stage 3 (default: "")
+#   --gta_extra_data "A B"      extra tts_inference inputs "path,name,type", {set} replaced by the set
+#                               (e.g. "dump/xvector/{set}/xvector.scp,spembs,kaldi_ark") (default: "")
+# The vocoder:
+#   --voc_exp DIR               vocoder experiment with config.yaml (required)
+#   --inference_model F         its checkpoint (default: the config's first best_model_criterion)
+#   --inference_args STR        extra options of espnet_hifigan.bin.voc_inference (default: "")
+# Teacher forcing and fine-tuning:
+#   --gta_train_set NAME        TTS data set to fine-tune on (required for stages 3-5)
+#   --gta_valid_set NAME        TTS data set to validate on (required for stages 3-5)
+#   --gta_max_frame_diff N      frames a teacher-forced mel may be trimmed/padded to fit its audio;
+#                               more stops with the utterance named (default: 2)
+#   --gta_skip_mismatched BOOL  drop (and report) such utterances instead (default: false)
+#   --gta_griffin_lim_iters N   Griffin-Lim iterations of the throw-away waveforms tts_inference
+#                               writes in stage 3 (default: 1)
+#   --finetune_config FILE      training sections (default: <repo>/conf/hifigan_finetune_gta.yaml)
+#   --finetune_exp DIR          fine-tuning experiment (default: <voc_exp>_gta_<basename of tts_exp>)
+#   --finetune_args STR         extra options of espnet_hifigan.bin.voc_train (default: "")
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+fail() {
+    log "ERROR: $*" >&2
+    exit 1
+}
+min() {
+    local a b
+    a="$1"
+    for b in "${@:2}"; do
+        if [ "${b}" -lt "${a}" ]; then a="${b}"; fi
+    done
+    echo "${a}"
+}
+nlines() {
+    wc -l <"$1" | tr -d ' '
+}
+stage_start=0
+begin_stage() {
+    stage_start="${SECONDS}"
+    log "Chain stage $1: $2 (started)"
+}
+end_stage() {
+    log "Chain stage $1: finished in $((SECONDS - stage_start)) s"
+}
+
+stage=1
+stop_stage=10000
+python=python3
+ngpu=0
+gpu_inference=false
+inference_nj=4
+tts_exp=""
+tts_inference_model=train.loss.ave.pth
+tts_decode_dirs=""
+tts_recipe_dir=""
+tts_data_dir=""
+tts_inference_args=""
+gta_extra_data=""
+voc_exp=""
+inference_model=""
+inference_args=""
+gta_train_set=""
+gta_valid_set=""
+gta_max_frame_diff=2
+gta_skip_mismatched=false
+gta_griffin_lim_iters=1
+finetune_config=""
+finetune_exp=""
+finetune_args=""
+
+# shellcheck source=utils/parse_options.sh
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+    fail "unexpected arguments: $* (see --help)"
+fi
+# shellcheck source=path.sh
+. ./path.sh
+# shellcheck source=cmd.sh
+. ./cmd.sh
+
+[ -n "${tts_exp}" ] || fail "--tts_exp is required"
+[ -n "${voc_exp}" ] || fail "--voc_exp is required"
+[ -f "${tts_exp}/config.yaml" ] || fail "${tts_exp}/config.yaml not found (is --tts_exp an ESPnet TTS experiment?)"
+[ -f "${voc_exp}/config.yaml" ] || fail "${voc_exp}/config.yaml not found (is --voc_exp a vocoder experiment?)"
+for opt in ngpu inference_nj gta_max_frame_diff gta_griffin_lim_iters; do
+    [[ "${!opt}" =~ ^[0-9]+$ ]] || fail "--${opt} must be a non-negative integer, got '${!opt}'"
+done
+[ "${inference_nj}" -ge 1 ] || fail "--inference_nj must be >= 1"
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 3 ]; then
+    [ -n "${gta_train_set}" ] && [ -n "${gta_valid_set}" ] || fail "--gta_train_set and --gta_valid_set are required for stages 3-4"
+fi
+finetune_config="${finetune_config:-${MAIN_ROOT}/conf/hifigan_finetune_gta.yaml}"
+
+read -r -a python_arr <<<"${python}"
+read -r -a cuda_cmd_arr <<<"${cuda_cmd}"
+read -r -a decode_cmd_arr <<<"${decode_cmd}"
+read -r -a tts_inference_args_arr <<<"${tts_inference_args}"
+read -r -a gta_extra_data_arr <<<"${gta_extra_data}"
+read -r -a inference_args_arr <<<"${inference_args}"
+read -r -a finetune_args_arr <<<"${finetune_args}"
+read -r -a tts_decode_dirs_arr <<<"${tts_decode_dirs}"
+
+tts_recipe_dir="${tts_recipe_dir:-${tts_exp}/../..}"
+[ -d "${tts_recipe_dir}" ] || fail "--tts_recipe_dir ${tts_recipe_dir} is not a directory"
+tts_recipe_dir="$(readlink -f "${tts_recipe_dir}")"
+tts_data_dir="${tts_data_dir:-${tts_recipe_dir}/dump/raw}"
+tts_tag="$(basename "${tts_exp}")"
+chain_dir="${voc_exp}/chain_${tts_tag}"
+gta_dir="${chain_dir}/gta"
+finetune_exp="${finetune_exp:-${voc_exp}_gta_${tts_tag}}"
+
+# best_model <exp dir>: the checkpoint named by the config's first best_model_criterion.
+best_model() {
+    "${python_arr[@]}" - "$1/config.yaml" <<'PYEOF'
+import sys
+
+import yaml
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    config = yaml.safe_load(f)
+criteria = config.get("best_model_criterion") or []
+print(f"{criteria[0][0]}.{criteria[0][1]}.best.pth" if criteria else "latest.pth")
+PYEOF
+}
+
+# TTS output sets to decode (relative to tts_exp): given, or found.
+if [ "${#tts_decode_dirs_arr[@]}" -eq 0 ]; then
+    while IFS= read -r d; do
+        case "${d}" in
+            *teacher_forcing*) ;;
+            *) tts_decode_dirs_arr+=("${d}") ;;
+        esac
+    done < <(find "${tts_exp}" -mindepth 4 -maxdepth 4 -name feats.scp -path '*/decode_*/*/*norm/feats.scp' \
+        | sed -e "s|^${tts_exp}/||" -e 's|/[^/]*/feats.scp$||' | sort -u)
+fi
+
+# decode_tts_outputs <vocoder exp> <checkpoint name> <output root>: stage 2 and 5.
+decode_tts_outputs() {
+    local exp="$1" model="$2" root="$3"
+    local d set_dir out logdir scp _nj _cmd _ngpu n
+    [ -f "${exp}/${model}" ] || fail "vocoder checkpoint ${exp}/${model} not found"
+    [ "${#tts_decode_dirs_arr[@]}" -gt 0 ] || fail "no TTS outputs (<decode>/<set>/{norm,denorm}/feats.scp) under ${tts_exp}; run its decoding, or give --tts_decode_dirs"
+    if "${gpu_inference}"; then
+        _cmd=("${cuda_cmd_arr[@]}" --gpu 1)
+        _ngpu=1
+    else
+        _cmd=("${decode_cmd_arr[@]}")
+        _ngpu=0
+    fi
+    for d in "${tts_decode_dirs_arr[@]}"; do
+        set_dir="${tts_exp}/${d}"
+        out="${root}/${d}"
+        logdir="${out}/logdir"
+        rm -rf "${out}"
+        mkdir -p "${logdir}"
+        # The contract picks denorm/ or norm/ and stops on a mismatch, before anything is decoded.
+        scp="$("${python_arr[@]}" -m espnet_hifigan.bin.tts_contract --tts_config "${tts_exp}/config.yaml" \
+            --vocoder "${exp}/config.yaml" --decode_dir "${set_dir}" --output_contract "${out}/feats_contract.yaml")" \
+            || { rm -rf "${out}"; fail "${set_dir}: the TTS features do not fit the vocoder ${exp} (see above)"; }
+        _nj="$(min "${inference_nj}" "$(nlines "${scp}")")"
+        split_files=()
+        for n in $(seq "${_nj}"); do
+            split_files+=("${logdir}/feats.${n}.scp")
+        done
+        utils/split_scp.sh "${scp}" "${split_files[@]}"
+        log "${d}: ${scp} ($(nlines "${scp}") utterances), ${_nj} jobs, logs in ${logdir}/inference.*.log"
+        "${_cmd[@]}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
+            "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu "${_ngpu}" \
+            --train_config "${exp}/config.yaml" --model_file "${exp}/${model}" \
+            --feats_scp "${logdir}/feats.JOB.scp" --origin_scp "${scp}" \
+            --feats_contract "${out}/feats_contract.yaml" \
+            --output_dir "${logdir}/output.JOB" "${inference_args_arr[@]}" \
+            || fail "decoding ${set_dir} failed; see ${logdir}/inference.*.log"
+        output_dirs=()
+        for n in $(seq "${_nj}"); do
+            output_dirs+=("${logdir}/output.${n}")
+        done
+        "${python_arr[@]}" utils/merge_decode_dirs.py --output_dir "${out}" "${output_dirs[@]}" \
+            || fail "merging the decoding jobs of ${d} failed (see above)"
+        log "${d}: $(nlines "${out}/wav.scp") wavs in ${out}/wav/"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    begin_stage 1 "Feature contract: ${tts_exp}/config.yaml vs ${voc_exp}/config.yaml"
+    mkdir -p "${chain_dir}"
+    "${python_arr[@]}" -m espnet_hifigan.bin.tts_contract --tts_config "${tts_exp}/config.yaml" \
+        --vocoder "${voc_exp}/config.yaml" --write_tts_contract "${chain_dir}/tts_feature_contract.yaml" \
+        || fail "the TTS ${tts_exp} and the vocoder ${voc_exp} use different features (table above)"
+    end_stage 1
+fi
+
+if [ -z "${inference_model}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 2 ]; then
+    inference_model="$(best_model "${voc_exp}")"
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    begin_stage 2 "Decoding the TTS outputs of ${tts_exp} with ${voc_exp}/${inference_model}"
+    decode_tts_outputs "${voc_exp}" "${inference_model}" "${chain_dir}/decode_${inference_model%.pth}"
+    end_stage 2
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    begin_stage 3 "Teacher-forced mels of ${gta_train_set} and ${gta_valid_set} with ${tts_exp}/${tts_inference_model}"
+    [ -f "${tts_exp}/${tts_inference_model}" ] || fail "TTS checkpoint ${tts_exp}/${tts_inference_model} not found (--tts_inference_model)"
+    mkdir -p "${gta_dir}"
+    # tts_inference always vocodes with Griffin-Lim when no vocoder is given; those waveforms are
+    # thrown away, so make them cheap.
+    echo "griffin_lim_iters: ${gta_griffin_lim_iters}" >"${gta_dir}/griffin_lim.yaml"
+    for dset in "${gta_train_set}" "${gta_valid_set}"; do
+        data="${tts_data_dir}/${dset}"
+        for f in text wav.scp; do
+            [ -f "${data}/${f}" ] || fail "${data}/${f} not found (--tts_data_dir: the TTS's data sets)"
+        done
+        out="${gta_dir}/tts_inference/${dset}"
+        logdir="${out}/logdir"
+        rm -rf "${out}"
+        mkdir -p "${logdir}"
+        # tts_inference runs in the TTS's recipe directory (its config's relative paths hold
+        # there), so every path given to it is absolute.
+        data="$(readlink -f "${data}")"
+        logdir="$(readlink -f "${logdir}")"
+        data_opts=(--data_path_and_name_and_type "${data}/text,text,text"
+            --data_path_and_name_and_type "${data}/wav.scp,speech,sound")
+        for entry in "${gta_extra_data_arr[@]}"; do
+            data_opts+=(--data_path_and_name_and_type "${entry//\{set\}/${dset}}")
+        done
+        _nj="$(min "${inference_nj}" "$(nlines "${data}/text")")"
+        split_files=()
+        for n in $(seq "${_nj}"); do
+            split_files+=("${logdir}/keys.${n}.scp")
+        done
+        utils/split_scp.sh "${data}/text" "${split_files[@]}"
+        if [ "${ngpu}" -gt 0 ]; then
+            _cmd=("${cuda_cmd_arr[@]}" --gpu 1)
+            _ngpu=1
+        else
+            _cmd=("${decode_cmd_arr[@]}")
+            _ngpu=0
+        fi
+        log "${dset}: $(nlines "${data}/text") utterances, ${_nj} jobs, logs in ${logdir}/tts_inference.*.log"
+        # "&&" goes to the job's shell as an operator (Kaldi *.pl convention).
+        "${_cmd[@]}" JOB=1:"${_nj}" "${logdir}/tts_inference.JOB.log" \
+            cd "${tts_recipe_dir}" "&&" \
+            "${python_arr[@]}" -m espnet2.bin.tts_inference --ngpu "${_ngpu}" \
+            --train_config "$(readlink -f "${tts_exp}/config.yaml")" \
+            --model_file "$(readlink -f "${tts_exp}/${tts_inference_model}")" \
+            --use_teacher_forcing true --vocoder_config "$(readlink -f "${gta_dir}/griffin_lim.yaml")" \
+            "${data_opts[@]}" --key_file "${logdir}/keys.JOB.scp" --output_dir "${logdir}/output.JOB" \
+            "${tts_inference_args_arr[@]}" \
+            || fail "teacher-forced inference of ${dset} failed; see ${logdir}/tts_inference.*.log"
+        for sub in norm denorm; do
+            if [ -f "${logdir}/output.1/${sub}/feats.scp" ]; then
+                mkdir -p "${out}/${sub}"
+                for n in $(seq "${_nj}"); do
+                    cat "${logdir}/output.${n}/${sub}/feats.scp"
+                done >"${out}/${sub}/feats.scp"
+            fi
+        done
+        "${python_arr[@]}" -m espnet_hifigan.bin.gta align --tts_config "${tts_exp}/config.yaml" \
+            --gta_dir "${out}" --wav_scp "${data}/wav.scp" --audio_root "${tts_recipe_dir}" \
+            --vocoder "${voc_exp}/config.yaml" \
+            --output_dir "${gta_dir}/${dset}" --max_frame_diff "${gta_max_frame_diff}" \
+            --skip_mismatched "${gta_skip_mismatched}" \
+            || fail "the teacher-forced mels of ${dset} cannot be paired with ${data}/wav.scp (see above)"
+    done
+    end_stage 3
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    begin_stage 4 "Fine-tuning ${voc_exp} on teacher-forced mels -> ${finetune_exp}"
+    [ -f "${finetune_config}" ] || fail "fine-tuning config ${finetune_config} not found"
+    pretrained_model="${inference_model}"
+    [ -f "${voc_exp}/${pretrained_model}" ] || fail "pretrained checkpoint ${voc_exp}/${pretrained_model} not found"
+    train_dir="${gta_dir}/${gta_train_set}"
+    valid_dir="${gta_dir}/${gta_valid_set}"
+    for d in "${train_dir}" "${valid_dir}"; do
+        [ -f "${d}/feats.scp" ] || fail "${d}/feats.scp not found; run stage 3 first"
+    done
+    mkdir -p "${finetune_exp}"
+    "${python_arr[@]}" -m espnet_hifigan.bin.gta finetune_config --pretrained_config "${voc_exp}/config.yaml" \
+        --pretrained_model "${voc_exp}/${pretrained_model}" --finetune_config "${finetune_config}" \
+        --data_dirs "${train_dir}" "${valid_dir}" --output "${finetune_exp}/finetune.yaml" \
+        || fail "cannot set up the fine-tuning (see above)"
+    train_opts=(
+        --config "${finetune_exp}/finetune.yaml"
+        --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound"
+        --train_data_path_and_name_and_type "${train_dir}/feats.scp,feats,kaldi_ark"
+        --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound"
+        --valid_data_path_and_name_and_type "${valid_dir}/feats.scp,feats,kaldi_ark"
+        --train_shape_file "${train_dir}/speech_shape" --valid_shape_file "${valid_dir}/speech_shape"
+        --resume true --ngpu "${ngpu}" --output_dir "${finetune_exp}" "${finetune_args_arr[@]}"
+    )
+    log "Command: ${python} -m espnet_hifigan.bin.voc_train ${train_opts[*]}"
+    "${cuda_cmd_arr[@]}" --gpu "${ngpu}" "${finetune_exp}/train.log" \
+        "${python_arr[@]}" -m espnet_hifigan.bin.voc_train "${train_opts[@]}" \
+        || fail "fine-tuning failed; see ${finetune_exp}/train.log"
+    end_stage 4
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    [ -f "${finetune_exp}/config.yaml" ] || fail "${finetune_exp}/config.yaml not found; run stage 4 first"
+    finetune_model="$(best_model "${finetune_exp}")"
+    begin_stage 5 "Decoding the TTS outputs of ${tts_exp} with ${finetune_exp}/${finetune_model}"
+    decode_tts_outputs "${finetune_exp}" "${finetune_model}" "${finetune_exp}/chain_${tts_tag}/decode_${finetune_model%.pth}"
+    end_stage 5
+fi
+
+log "Chain finished. [elapsed=${SECONDS}s]"
