@@ -60,33 +60,9 @@
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
-fail() {
-    log "ERROR: $*" >&2
-    exit 1
-}
-min() {
-    local a b
-    a="$1"
-    for b in "${@:2}"; do
-        if [ "${b}" -lt "${a}" ]; then a="${b}"; fi
-    done
-    echo "${a}"
-}
-nlines() {
-    wc -l <"$1" | tr -d ' '
-}
-stage_start=0
-begin_stage() {
-    stage_start="${SECONDS}"
-    log "Chain stage $1: $2 (started)"
-}
-end_stage() {
-    log "Chain stage $1: finished in $((SECONDS - stage_start)) s"
-}
+stage_label="Chain stage"
+# shellcheck source=utils/common.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/common.sh"
 
 stage=1
 stop_stage=10000

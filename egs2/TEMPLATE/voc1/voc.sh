@@ -75,30 +75,8 @@
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
-fail() {
-    log "ERROR: $*" >&2
-    exit 1
-}
-min() {
-    local a b
-    a="$1"
-    for b in "${@:2}"; do
-        if [ "${b}" -lt "${a}" ]; then a="${b}"; fi
-    done
-    echo "${a}"
-}
-stage_start=0
-begin_stage() {
-    stage_start="${SECONDS}"
-    log "Stage $1: $2 (started)"
-}
-end_stage() {
-    log "Stage $1: finished in $((SECONDS - stage_start)) s"
-}
+# shellcheck source=utils/common.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/common.sh"
 run_args="$(printf '%q ' "$0" "$@")"
 
 # General
@@ -234,11 +212,6 @@ check_feats_conf() {
     for d in "$@"; do confs+=("${d}/feats_conf.yaml"); done
     "${python_arr[@]}" -m espnet_hifigan.bin.extract_feats "${feats_opts[@]}" --check_conf "${confs[@]}" \
         || fail "the feature settings of $* differ from the current options (see above)"
-}
-
-# nlines <file>
-nlines() {
-    wc -l <"$1" | tr -d ' '
 }
 
 # ---------------------------------------------------------------------------------------------
