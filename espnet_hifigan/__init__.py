@@ -11,8 +11,8 @@ from typing import Any
 __all__ = ["Vocoder", "FeatureContract", "ContractMismatch", "read_feats_scp", "pack_model"]
 _LAZY = {
     "Vocoder": "espnet_hifigan.api",
-    "read_feats_scp": "espnet_hifigan.api",
-    "pack_model": "espnet_hifigan.api",
+    "read_feats_scp": "espnet_hifigan.scp",
+    "pack_model": "espnet_hifigan.packing",
     "FeatureContract": "espnet_hifigan.contract",
     "ContractMismatch": "espnet_hifigan.contract",
 }

@@ -12,7 +12,9 @@ One class, :class:`LogMelSpectrogram`, covers the two conventions our users meet
 Every field is explicit, so a feature dump or a model can record them all
 (:meth:`LogMelSpectrogram.get_parameters`) and compare them with another's.
 The mel filterbank is torchaudio's Slaney-scale, Slaney-normalised bank, which equals
-``librosa.filters.mel(htk=False)`` used by ESPnet and the official code.
+``librosa.filters.mel(htk=False)`` used by ESPnet and the official code. The two conventions as
+complete settings are :data:`espnet_hifigan.formats.espnet.ESPNET_STYLE` and
+:data:`espnet_hifigan.formats.official.OFFICIAL_STYLE`.
 """
 
 from __future__ import annotations
@@ -24,30 +26,10 @@ import torch
 import torchaudio.functional as AF
 from espnet2.tts.feats_extract.abs_feats_extract import AbsFeatsExtract
 
-PADDING_MODES = ("center", "official")
-MAGNITUDE_EPS_MODES = ("clamp", "add")
+from espnet_hifigan.conventions import MAGNITUDE_EPS_MODES, PADDING_MODES, num_frames
 
-# The two conventions as complete settings (sampling-rate independent fields only).
-ESPNET_STYLE: Dict[str, Any] = dict(
-    window="hann",
-    fmin=80.0,
-    fmax=7600.0,
-    log_base=10.0,
-    mel_floor=1.0e-10,
-    magnitude_eps=1.0e-10,
-    magnitude_eps_mode="clamp",
-    padding="center",
-)
-OFFICIAL_STYLE: Dict[str, Any] = dict(
-    window="hann",
-    fmin=0.0,
-    fmax=8000.0,
-    log_base=None,
-    mel_floor=1.0e-5,
-    magnitude_eps=1.0e-9,
-    magnitude_eps_mode="add",
-    padding="official",
-)
+# The framings LogMelSpectrogram computes: all but ``none`` (ESPnet center=false features).
+COMPUTED_PADDING_MODES = tuple(m for m in PADDING_MODES if m != "none")
 
 
 class LogMelSpectrogram(AbsFeatsExtract):
@@ -88,8 +70,8 @@ class LogMelSpectrogram(AbsFeatsExtract):
         padding: str = "center",
     ):
         super().__init__()
-        if padding not in PADDING_MODES:
-            raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
+        if padding not in COMPUTED_PADDING_MODES:
+            raise ValueError(f"padding must be one of {COMPUTED_PADDING_MODES}, got {padding!r}")
         if magnitude_eps_mode not in MAGNITUDE_EPS_MODES:
             raise ValueError(
                 f"magnitude_eps_mode must be one of {MAGNITUDE_EPS_MODES}, "
@@ -160,9 +142,7 @@ class LogMelSpectrogram(AbsFeatsExtract):
 
     def num_frames(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Number of frames produced for ``num_samples`` samples."""
-        if self.padding == "center":
-            return num_samples // self.hop_length + 1
-        return num_samples // self.hop_length
+        return num_frames(num_samples, self.padding, self.hop_length, self.n_fft)
 
     def spectrogram(self, wav: torch.Tensor) -> torch.Tensor:
         """Magnitude spectrogram.

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from espnet_hifigan.features import OFFICIAL_STYLE, LogMelSpectrogram
+from espnet_hifigan.features import LogMelSpectrogram
+from espnet_hifigan.formats.official import OFFICIAL_STYLE
 
 # Fields of the loss mel that default to the official recipe (natural log, full band).
 MEL_LOSS_DEFAULTS: Dict[str, Any] = dict(

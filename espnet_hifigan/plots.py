@@ -15,13 +15,14 @@ import argparse
 import logging
 import math
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
+
+from espnet_hifigan.results import LEADING_COLUMNS, TRAILING_COLUMNS, cell_value, read_results_md
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,7 @@ FIGURE_DPI = 100
 SPECTROGRAM_CMAP = "magma"
 DIFFERENCE_CMAP = "coolwarm"
 # Keys of a metric row that are not metric values.
-NON_METRIC_KEYS = ("step", "checkpoint", "set", "n_utts", "RTF", "device", "utt")
-STEP_IN_NAME = re.compile(r"(\d+)(?!.*\d)")
-VALUE_IN_CELL = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan)")
+NON_METRIC_KEYS = ("step", *LEADING_COLUMNS, *TRAILING_COLUMNS, "utt")
 
 
 def _save_figure(fig: Any, path: str | os.PathLike) -> None:
@@ -143,7 +142,7 @@ def plot_metric_curves(
         for row in rows:
             for key, value in row.items():
                 if key != step_key and key not in NON_METRIC_KEYS and key not in metrics:
-                    if _as_float(value) is not None:
+                    if cell_value(value) is not None:
                         metrics.append(key)
     if not metrics:
         raise ValueError("no numeric metric columns to plot")
@@ -153,9 +152,9 @@ def plot_metric_curves(
     axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
     for ax, name in zip(axes, metrics):
         points = sorted(
-            (float(row[step_key]), _as_float(row.get(name)))
+            (float(row[step_key]), cell_value(row.get(name)))
             for row in rows
-            if _as_float(row.get(step_key)) is not None and _as_float(row.get(name)) is not None
+            if cell_value(row.get(step_key)) is not None and cell_value(row.get(name)) is not None
         )
         if points:
             xs, ys = zip(*points)
@@ -171,20 +170,6 @@ def plot_metric_curves(
         ax.set_visible(False)
     fig.tight_layout()
     _save_figure(fig, path)
-
-
-def _as_float(value: Any) -> Optional[float]:
-    """Parse a number (``"3.2 ± 0.4"`` gives 3.2); ``None`` if not a finite number."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        out = float(value)
-    else:
-        match = VALUE_IN_CELL.match(str(value))
-        if match is None:
-            return None
-        out = float(match.group(1))
-    return out if math.isfinite(out) else None
 
 
 def read_metric_rows(path: str | os.PathLike, set_name: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -205,28 +190,11 @@ def read_metric_rows(path: str | os.PathLike, set_name: Optional[str] = None) ->
         Rows as dicts with a numeric ``step`` key.
     """
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
     rows: List[Dict[str, Any]] = []
     if path.suffix.lower() == ".md":
-        header: Optional[List[str]] = None
-        for line in lines:
-            if not line.strip().startswith("|"):
-                header = None
-                continue
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if header is None:
-                header = [c.split()[0] if c.split() else c for c in cells]
-                continue
-            if all(set(c) <= set("-: ") for c in cells):
-                continue
-            row = dict(zip(header, cells))
-            if "checkpoint" not in row or (set_name is not None and row.get("set") != set_name):
-                continue
-            match = STEP_IN_NAME.search(row["checkpoint"])
-            row["step"] = int(match.group(1)) if match else len(rows)
-            rows.append(row)
+        rows = read_results_md(path, set_name)
     else:
-        header_line, *body = [line for line in lines if line.strip()]
+        header_line, *body = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         header = header_line.split("\t")
         if "step" not in header:
             raise ValueError(f"{path}: TSV needs a 'step' column, header is {header}")

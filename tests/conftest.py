@@ -46,6 +46,25 @@ def ljspeech_mini() -> Path:
     return LJSPEECH_MINI
 
 
+@pytest.fixture
+def parallel_wavegan(monkeypatch):
+    """The real ``parallel_wavegan`` package; the test is skipped, saying why, when it does not import.
+
+    0.6.1 imports ``scipy.signal.kaiser``, which scipy 1.13 removed: it is put back for the test.
+    """
+    import scipy.signal
+    import scipy.signal.windows
+
+    monkeypatch.setattr(scipy.signal, "kaiser", scipy.signal.windows.kaiser, raising=False)
+    try:
+        import parallel_wavegan.models
+        import parallel_wavegan.utils  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"parallel_wavegan does not import ({e}); it installs with "
+                    "pip install --no-build-isolation parallel_wavegan")
+    return parallel_wavegan
+
+
 def pytest_configure(config) -> None:
     """Register the project's markers."""
     config.addinivalue_line("markers", "slurm: needs a real SLURM (tools/slurm/setup_local_slurm.sh)")

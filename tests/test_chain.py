@@ -30,10 +30,12 @@ import soundfile as sf
 import torch
 import yaml
 
-from espnet_hifigan.api import Vocoder, pack_vocoder, read_feats_scp
+from espnet_hifigan.api import Vocoder
 from espnet_hifigan.contract import ContractMismatch, FeatureContract, discover_contract
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.packing import pack_vocoder
+from espnet_hifigan.scp import read_feats_scp
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1"
@@ -411,70 +413,10 @@ def test_contract_on_a_vocoder_api_mel_tensor(recipe, sensitive_vocoder):
 
 
 # ------------------------------------------------------------------------------ ESPnet Text2Speech
-PWG_STUB = '''"""Test stand-in for parallel_wavegan.utils.load_model (0.6.1) for HiFiGANGenerator checkpoints.
-
-It does what the real one does for generator_type HiFiGANGenerator: build the generator from
-config["generator_params"] (PWG's HiFiGANGenerator has ESPnet's layout; use_causal_conv must be
-false), load ["model"]["generator"] strictly, register stats.npy next to the checkpoint as the
-"mean"/"scale" buffers, and normalise in inference(normalize_before=True).
-"""
-import os
-
-import numpy as np
-import torch
-from espnet2.gan_tts.hifigan.hifigan import HiFiGANGenerator
-
-
-class _Generator(HiFiGANGenerator):
-    def inference(self, c, normalize_before=False):
-        if normalize_before:
-            c = (c - self.mean) / self.scale
-        return self.forward(c.transpose(1, 0).unsqueeze(0)).squeeze(0).transpose(1, 0)
-
-
-def load_model(checkpoint, config=None, stats=None):
-    params = dict(config["generator_params"])
-    assert params.pop("use_causal_conv") is False
-    model = _Generator(**params)
-    model.load_state_dict(torch.load(checkpoint, map_location="cpu")["model"]["generator"])
-    stats = os.path.join(os.path.dirname(checkpoint), "stats.npy")
-    if os.path.exists(stats):
-        model.register_buffer("mean", torch.from_numpy(np.load(stats)[0]).float())
-        model.register_buffer("scale", torch.from_numpy(np.load(stats)[1]).float())
-    return model
-'''
-
-
-def _real_parallel_wavegan(monkeypatch) -> bool:
-    """Whether the real parallel_wavegan imports (0.6.1 needs scipy.signal.kaiser, gone in scipy 1.13)."""
-    import scipy.signal
-    import scipy.signal.windows
-
-    monkeypatch.setattr(scipy.signal, "kaiser", scipy.signal.windows.kaiser, raising=False)
-    try:
-        import parallel_wavegan.models  # noqa: F401
-        import parallel_wavegan.utils  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.parametrize("loader", ["parallel_wavegan", "stub"])
-def test_espnet_text2speech_loads_exported_vocoder(recipe, tmp_path, monkeypatch, loader):
+def test_espnet_text2speech_loads_exported_vocoder(recipe, tmp_path, monkeypatch, parallel_wavegan):
     from espnet2.bin.tts_inference import Text2Speech
 
     exp = recipe / "exp/voc_debug"
-    if loader == "parallel_wavegan":
-        if not _real_parallel_wavegan(monkeypatch):
-            pytest.skip("parallel_wavegan is not installed (its sdist needs pip install --no-build-isolation)")
-    else:
-        stub = tmp_path / "stub" / "parallel_wavegan"
-        stub.mkdir(parents=True)
-        (stub / "__init__.py").write_text("")
-        (stub / "utils.py").write_text(PWG_STUB)
-        monkeypatch.syspath_prepend(str(stub.parent))
-        for name in [m for m in sys.modules if m == "parallel_wavegan" or m.startswith("parallel_wavegan.")]:
-            monkeypatch.delitem(sys.modules, name)
     py("espnet_hifigan.bin.export_pwg", "--model", exp, "--outdir", tmp_path / "pwg", cwd=recipe)
     assert (tmp_path / "pwg" / "stats.npy").is_file()
     monkeypatch.chdir(recipe / "../tts1")  # where the TTS config's relative paths hold

@@ -16,7 +16,7 @@ import yaml
 
 from espnet_hifigan.api import Vocoder
 from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.interop import load_official_generator
+from espnet_hifigan.formats.official import load_official_generator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"

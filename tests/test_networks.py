@@ -9,7 +9,7 @@ from espnet2.gan_tts.hifigan.hifigan import HiFiGANMultiScaleMultiPeriodDiscrimi
 
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.interop import espnet_discriminator_to_ours, espnet_generator_to_ours
+from espnet_hifigan.formats.espnet_layout import espnet_discriminator_to_ours, espnet_generator_to_ours
 from espnet_hifigan.presets import GENERATOR_PRESETS, espnet_generator_kwargs
 
 PARITY_ATOL = 1e-5

@@ -358,7 +358,6 @@ def test_launch_train_multinode_needs_the_slurm_backend(tmp_path):
     assert proc.returncode != 0 and "slurm backend" in proc.stderr
 
 
-@pytest.mark.skipif(not (UTILS / "run_local.sh").exists(), reason="utils/run_local.sh not written yet")
 def test_launch_train_logs_layout_and_effective_batch_size(tmp_path):
     (tmp_path / "train.yaml").write_text("batch_type: unsorted\nbatch_size: 16\n")
     argv_dump = tmp_path / "argv.txt"
@@ -405,18 +404,6 @@ def test_launch_train_srun_mode_gives_each_task_its_rank(slurm_cluster, tmp_path
 
 
 # ----------------------------------------------------------------------------- (d) the recipe
-def recipe_ready() -> Optional[str]:
-    """Why the embedded recipe cannot run through SLURM yet, or None."""
-    for f in ("run.sh", "voc.sh", "cmd.sh", "path.sh"):
-        if not (RECIPE / f).exists():
-            return f"egs2/mini_an4/voc1/{f} does not exist yet"
-    if "slurm" not in read(RECIPE / "cmd.sh"):
-        return "egs2/mini_an4/voc1/cmd.sh has no slurm backend yet"
-    if not (REPO_ROOT / "espnet_hifigan" / "bin" / "voc_train.py").exists():
-        return "espnet_hifigan/bin/voc_train.py does not exist yet"
-    return None
-
-
 def run_recipe(root: Path, *args: str, backend: str = "slurm") -> subprocess.CompletedProcess:
     """``./run.sh ARGS`` in ``root`` with the given cmd.sh backend; stdout+stderr together."""
     return subprocess.run(
@@ -452,9 +439,6 @@ def load_feats(dump: Path) -> Dict[str, "object"]:
 @pytest.fixture(scope="module")
 def slurm_recipe(slurm_cluster, tmp_path_factory) -> Dict:
     """mini_an4 with stages 1-3 run locally, then stage 3 again and stage 4 through SLURM."""
-    why = recipe_ready()
-    if why:
-        pytest.skip(why)
     root = tmp_path_factory.mktemp("mini_an4_slurm") / "voc1"
     root.mkdir()
     for item in RECIPE.iterdir():

@@ -30,9 +30,10 @@ from typing import List, Optional
 import torch
 import yaml
 
-from espnet_hifigan.api import Vocoder, pack_loaded_vocoder
+from espnet_hifigan.api import Vocoder
 from espnet_hifigan.contract import ContractError, FeatureContract
-from espnet_hifigan.interop import UnsupportedConversion, convert_espnet_generator, espnet_generator_state
+from espnet_hifigan.formats.espnet_layout import UnsupportedConversion, convert_espnet_generator, espnet_generator_state
+from espnet_hifigan.packing import pack_loaded_vocoder
 
 TYPES = ("auto", "official", "pwg", "espnet", "espnet_generator", "ours")
 

@@ -22,7 +22,8 @@ from typing import List, Optional
 
 from espnet_hifigan.api import Vocoder
 from espnet_hifigan.contract import ContractError
-from espnet_hifigan.interop import UnsupportedConversion, export_parallel_wavegan
+from espnet_hifigan.formats.espnet_layout import UnsupportedConversion
+from espnet_hifigan.formats.pwg import export_parallel_wavegan
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -49,7 +49,6 @@ import numpy as np
 import soundfile as sf
 import yaml
 
-from espnet_hifigan.api import read_feats_scp
 from espnet_hifigan.contract import (
     CONTRACT_FILE,
     FEATS_CONF_FILE,
@@ -61,6 +60,7 @@ from espnet_hifigan.contract import (
     reconcile,
     resolve_relative,
 )
+from espnet_hifigan.scp import read_feats_scp
 
 # Default tolerance: Tacotron 2 with reduction factor 3 (ESPnet's LJSpeech recipes) emits up to
 # 2 frames fewer than the audio has.

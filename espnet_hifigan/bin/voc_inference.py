@@ -31,7 +31,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from espnet_hifigan.api import Vocoder, read_feats_scp
+from espnet_hifigan.api import Vocoder
+from espnet_hifigan.scp import read_feats_scp, read_key_file, write_scp
 from espnet_hifigan.contract import ContractError, load_contract_for_scp
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -65,13 +66,6 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_keys(key_file: Optional[str]) -> Optional[set]:
-    if key_file is None:
-        return None
-    with open(key_file, encoding="utf-8") as f:
-        return {line.split(maxsplit=1)[0] for line in f if line.strip()}
-
-
 def _wav_items(wav_scp: str, vocoder: Vocoder) -> Iterator[Tuple[str, np.ndarray]]:
     with open(wav_scp, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -95,7 +89,7 @@ def decode(args: argparse.Namespace) -> dict:
     if args.ngpu > 0 and not torch.cuda.is_available():
         raise RuntimeError("--ngpu > 0 but no CUDA device is visible")
     vocoder = Vocoder.from_pretrained(args.train_config or args.model_file, None if args.train_config is None else args.model_file, device)
-    keys = _read_keys(args.key_file)
+    keys = read_key_file(args.key_file)
     if args.feats_scp:
         # Checked before any output exists: a mismatch writes nothing.
         origin = args.origin_scp or args.feats_scp
@@ -112,7 +106,7 @@ def decode(args: argparse.Namespace) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".decode_", dir=output_dir))
     try:
-        lines: List[str] = []
+        lines: List[Tuple[str, str]] = []
         audio_sec = compute_sec = 0.0
         for utt, feats in items:
             if keys is not None and utt not in keys:
@@ -133,7 +127,7 @@ def decode(args: argparse.Namespace) -> dict:
             compute_sec += elapsed
             audio_sec += len(wav) / vocoder.fs
             sf.write(staging / f"{utt}.wav", wav, vocoder.fs, subtype="PCM_16")
-            lines.append(f"{utt} {(output_dir / 'wav' / f'{utt}.wav').resolve()}\n")
+            lines.append((utt, str((output_dir / "wav" / f"{utt}.wav").resolve())))
             logging.info(f"{utt}: {feats.shape[0]} frames -> {len(wav)} samples, RTF {elapsed / max(len(wav) / vocoder.fs, 1e-9):.4f}")
         if not lines:
             raise ValueError("no utterance was decoded (empty scp, or --key_file matched nothing)")
@@ -152,7 +146,7 @@ def decode(args: argparse.Namespace) -> dict:
         device=device_name,
         dtype=args.dtype,
     )
-    (output_dir / "wav.scp").write_text("".join(lines), encoding="utf-8")
+    write_scp(output_dir / "wav.scp", lines)
     (output_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
     logging.info(
         f"decoded {len(lines)} utterances, {audio_sec:.2f} s of audio in {compute_sec:.2f} s: "

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import fcntl
 import inspect
 import json
 import logging
@@ -60,15 +59,12 @@ from espnet_hifigan.metrics.registry import (
     score_pair,
 )
 from espnet_hifigan.metrics.signal import DEFAULT_MAX_LENGTH_DIFF_S, resample
+from espnet_hifigan.results import append_results_row, mean_std_cell, per_utt_tsv, summary_markdown
+from espnet_hifigan.scp import ScpError, read_scp
 
 logger = logging.getLogger("voc_score")
 
 DEFAULT_NUM_PLOTS = 3
-# Shown in summary/RESULTS tables.
-TABLE_DECIMALS = 3
-TSV_FORMAT = "{:.6g}"
-MISSING_CELL = "-"
-RESULTS_LOCK_FORMAT = ".{}.lock"
 # How many offending utterance ids an error message lists.
 MAX_IDS_IN_MESSAGE = 5
 
@@ -89,38 +85,6 @@ class UttTask:
 
 
 # ----------------------------------------------------------------------------- input
-def read_scp(path: Path, role: str) -> Dict[str, str]:
-    """Read a Kaldi-style scp (``<utt> <value>`` per line).
-
-    Args:
-        path: The scp file.
-        role: ``reference`` or ``generated`` (for messages).
-
-    Returns:
-        Mapping utterance id -> value, in file order.
-
-    Raises:
-        ScoringError: If the file is missing, a line is malformed or an id repeats.
-    """
-    if not path.is_file():
-        raise ScoringError(f"{role} scp {path} does not exist")
-    entries: Dict[str, str] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.strip().split(maxsplit=1)
-            if len(parts) != 2:
-                raise ScoringError(f"{path}:{lineno}: expected '<utt> <path>', got {line.strip()!r}")
-            utt, value = parts
-            if utt in entries:
-                raise ScoringError(f"{path}:{lineno}: utterance {utt} appears twice")
-            entries[utt] = value
-    if not entries:
-        raise ScoringError(f"{role} scp {path} is empty")
-    return entries
-
-
 def _to_float(array: np.ndarray) -> np.ndarray:
     if np.issubdtype(array.dtype, np.integer):
         return array.astype(np.float64) / float(2 ** (8 * array.dtype.itemsize - 1))
@@ -269,47 +233,6 @@ def summarize(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
 
 
 # --------------------------------------------------------------------------- outputs
-def _column_title(name: str) -> str:
-    spec = METRICS[name]
-    unit = f" [{spec.unit}]" if spec.unit else ""
-    arrow = "↑" if spec.higher_is_better else "↓"
-    return f"{name}{unit} {arrow}"
-
-
-def _mean_std_cell(stats: Mapping[str, Any]) -> str:
-    if stats["mean"] is None:
-        return MISSING_CELL
-    return f"{stats['mean']:.{TABLE_DECIMALS}f} ± {stats['std']:.{TABLE_DECIMALS}f}"
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def per_utt_tsv(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> str:
-    """Render per-utterance scores as TSV (``nan`` for undefined values)."""
-    lines = ["\t".join(["utt", *metrics])]
-    for utt, scores in results.items():
-        lines.append("\t".join([utt, *(TSV_FORMAT.format(scores[m]) for m in metrics)]))
-    return "\n".join(lines) + "\n"
-
-
-def summary_markdown(summary: Mapping[str, Any], title: str) -> str:
-    """Render the summary as a markdown table."""
-    lines = [
-        f"# {title}",
-        "",
-        "| metric | unit | better | mean | std | n |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, s in summary["metrics"].items():
-        better = "higher" if s["higher_is_better"] else "lower"
-        mean = MISSING_CELL if s["mean"] is None else f"{s['mean']:.{TABLE_DECIMALS}f}"
-        std = MISSING_CELL if s["std"] is None else f"{s['std']:.{TABLE_DECIMALS}f}"
-        lines.append(f"| {name} | {s['unit'] or MISSING_CELL} | {better} | {mean} | {std} | {s['n']} |")
-    return "\n".join(lines) + "\n"
-
-
 def write_outputs(
     output_dir: Path,
     results: Mapping[str, Mapping[str, float]],
@@ -347,60 +270,6 @@ def write_outputs(
             (staging / name).replace(output_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def append_results_row(
-    results_md: Path,
-    summary: Mapping[str, Any],
-    checkpoint: str,
-    set_name: str,
-    rtf: Optional[float],
-    device: Optional[str],
-) -> None:
-    """Append one row to a markdown results table (header added when needed).
-
-    The file is locked (``.<file>.lock`` beside it) and replaced atomically, so concurrent jobs
-    neither interleave nor leave a half-written file.
-    """
-    metrics = list(summary["metrics"])
-    columns = ["checkpoint", "set", "n_utts", *(_column_title(m) for m in metrics), "RTF", "device"]
-    header = "| " + " | ".join(columns) + " |"
-    separator = "|" + "---|" * len(columns)
-    cells = [
-        _md_escape(checkpoint),
-        _md_escape(set_name),
-        str(summary["num_utterances"]),
-        *(_mean_std_cell(summary["metrics"][m]) for m in metrics),
-        MISSING_CELL if rtf is None else f"{rtf:.4g}",
-        MISSING_CELL if not device else _md_escape(device),
-    ]
-    row = "| " + " | ".join(cells) + " |"
-    results_md.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = results_md.with_name(RESULTS_LOCK_FORMAT.format(results_md.name))
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        text = results_md.read_text(encoding="utf-8") if results_md.exists() else ""
-        lines = text.rstrip("\n").splitlines()
-        # The table at the end of the file, if any: the last run of lines starting with "|".
-        table_start = len(lines)
-        while table_start > 0 and lines[table_start - 1].lstrip().startswith("|"):
-            table_start -= 1
-        same_table = table_start < len(lines) and lines[table_start].strip() == header
-        if same_table:
-            new_text = text.rstrip("\n") + "\n" + row + "\n"
-        else:
-            prefix = text.rstrip("\n") + "\n\n" if text.strip() else ""
-            new_text = prefix + "\n".join([header, separator, row]) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=results_md.parent, prefix=f".{results_md.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(new_text)
-            if results_md.exists():
-                shutil.copymode(results_md, tmp)
-            os.replace(tmp, results_md)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 # ----------------------------------------------------------------------------- setup
@@ -544,7 +413,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     logger.info(f"wrote {args.output_dir}/summary.json and per_utt.tsv")
     for name, stats in summary["metrics"].items():
         better = "higher" if stats["higher_is_better"] else "lower"
-        logger.info(f"{name}: {_mean_std_cell(stats)} (n={stats['n']}, {better} is better)")
+        logger.info(f"{name}: {mean_std_cell(stats)} (n={stats['n']}, {better} is better)")
     if args.results_md is not None:
         append_results_row(args.results_md, summary, args.checkpoint, args.set_name, rtf, device)
         logger.info(f"appended a row to {args.results_md}")
@@ -557,7 +426,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     try:
         run(args)
-    except ScoringError as e:
+    except (ScoringError, ScpError) as e:
         logger.error(str(e))
         return 1
     return 0

@@ -1,0 +1,36 @@
+"""The vocabulary of log-mel settings, shared by the extractor and the feature contract.
+
+Torch-free, so that contract checks stay cheap. The named conventions of the foreign formats
+(ESPnet ``LogMelFbank``, the official HiFi-GAN mel, ParallelWaveGAN) live with each format in
+:mod:`espnet_hifigan.formats`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# STFT framing: ``center`` (torch.stft(center=True), reflect; frames = samples // hop + 1),
+# ``official`` (reflect padding of (n_fft - hop) / 2 each side, center=False; frames =
+# samples // hop), ``none`` (no padding; frames = (samples - n_fft) // hop + 1: ESPnet features
+# with center=false, which LogMelSpectrogram does not compute).
+PADDING_MODES = ("center", "official", "none")
+# How the power-spectrum floor is applied: sqrt(max(p, eps)) or sqrt(p + eps).
+MAGNITUDE_EPS_MODES = ("clamp", "add")
+# Mel scale and filter normalisation: Slaney (librosa's default) or HTK.
+MEL_SCALES = ("slaney", "htk")
+
+
+def num_frames(num_samples: Any, padding: str, hop_length: int, n_fft: int) -> Any:
+    """Frames of an utterance of ``num_samples`` samples (an int or an integer tensor).
+
+    Raises:
+        ValueError: an unknown ``padding``.
+    """
+    if padding == "center":
+        return num_samples // hop_length + 1
+    if padding == "official":
+        return num_samples // hop_length
+    if padding == "none":
+        frames = (num_samples - n_fft) // hop_length + 1
+        return frames.clamp(min=0) if hasattr(frames, "clamp") else max(0, frames)
+    raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
