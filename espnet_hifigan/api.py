@@ -108,7 +108,7 @@ class Vocoder:
         if path.is_dir():
             config = load_mapping(path / "config.yaml")
             ckpt = path / model_file if model_file is not None else find_checkpoint(path, config)
-            return cls(config, torch.load(ckpt, map_location="cpu"), device, source=str(ckpt))
+            return cls(config, torch.load(ckpt, map_location="cpu", weights_only=True), device, source=str(ckpt))
         if is_packed(path):
             config, state, normalization = read_packed(path)
             return cls(config, state, device, source=str(path), normalization=normalization)
@@ -120,7 +120,7 @@ class Vocoder:
                 raise ValueError(f"{path} is a config: pass model_file (the checkpoint) with it")
             if "tts" in config:
                 return cls.from_espnet(model_file, path, device)
-            return cls(config, torch.load(model_file, map_location="cpu"), device, source=str(model_file))
+            return cls(config, torch.load(model_file, map_location="cpu", weights_only=True), device, source=str(model_file))
         if (path.parent / "config.json").is_file():
             return cls.from_official(path, path.parent / "config.json", device)
         raise ValueError(

@@ -79,20 +79,11 @@ class ResBlock1(nn.Module):
 class ResBlock2(nn.Module):
     """Residual block type 2: single dilated convs, each residual.
 
-    Args:
-        channels: Channels in and out.
-        kernel_size: Kernel size of every conv.
-        dilations: Dilation of each conv (official: (1, 3)).
-        negative_slope: LeakyReLU slope.
+    Args are those of :class:`ResBlock1`; ``dilations`` is the dilation of each conv
+    (official: (1, 3)).
     """
 
-    def __init__(
-        self,
-        channels: int,
-        kernel_size: int,
-        dilations: Sequence[int],
-        negative_slope: float,
-    ):
+    def __init__(self, channels: int, kernel_size: int, dilations: Sequence[int], negative_slope: float):
         super().__init__()
         self.negative_slope = negative_slope
         self.convs = nn.ModuleList(

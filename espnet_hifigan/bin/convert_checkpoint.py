@@ -76,7 +76,7 @@ def load(args: argparse.Namespace) -> Vocoder:
     with open(args.generator_params, encoding="utf-8") as f:
         params = yaml.safe_load(f)
     contract = FeatureContract.load(args.feats_contract)
-    state = espnet_generator_state(torch.load(args.input, map_location="cpu"))
+    state = espnet_generator_state(torch.load(args.input, map_location="cpu", weights_only=True))
     # A generator trained on normalised features: the vocoder normalises raw ones itself.
     norm = contract.normalize
     mean = std = None

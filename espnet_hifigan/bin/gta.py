@@ -246,7 +246,7 @@ def finetune_config(args: argparse.Namespace) -> Dict[str, Any]:
             raise GTAError(f"normalisation stats {stats} of {args.pretrained_config} not found")
         config["normalize_conf"] = dict(config["normalize_conf"], stats_file=str(resolved.resolve()))
     model = Path(args.pretrained_model).absolute()
-    state = torch.load(model, map_location="cpu")
+    state = torch.load(model, map_location="cpu", weights_only=True)
     if any(k.startswith("discriminator.") for k in state):
         config["init_param"] = [str(model)]
     else:

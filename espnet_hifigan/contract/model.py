@@ -22,7 +22,7 @@ import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -212,11 +212,17 @@ class FeatureContract:
         return cls.from_logmel(config.get("feats_extract_conf") or {}, source=source or "vocoder config")
 
     @classmethod
-    def from_espnet_tts_config(cls, config: Union[PathLike, Mapping[str, Any]], **kwargs: Any) -> "FeatureContract":
+    def from_espnet_tts_config(
+        cls,
+        config: Union[PathLike, Mapping[str, Any]],
+        normalized: bool = False,
+        base_dirs: Sequence[PathLike] = (),
+        source: str = "",
+    ) -> "FeatureContract":
         """The features of an ESPnet TTS experiment; see :func:`espnet_hifigan.formats.espnet.tts_contract`."""
         from espnet_hifigan.formats.espnet import tts_contract
 
-        return tts_contract(config, **kwargs)
+        return tts_contract(config, normalized=normalized, base_dirs=base_dirs, source=source)
 
     @classmethod
     def from_official_config(cls, config: Union[PathLike, Mapping[str, Any]], source: str = "") -> "FeatureContract":
@@ -226,11 +232,16 @@ class FeatureContract:
         return official_contract(config, source=source)
 
     @classmethod
-    def from_pwg_config(cls, config: Union[PathLike, Mapping[str, Any]], **kwargs: Any) -> "FeatureContract":
+    def from_pwg_config(
+        cls,
+        config: Union[PathLike, Mapping[str, Any]],
+        normalize: Optional[Normalization] = None,
+        source: str = "",
+    ) -> "FeatureContract":
         """The features of a ParallelWaveGAN ``config.yml``; see :func:`espnet_hifigan.formats.pwg.pwg_contract`."""
         from espnet_hifigan.formats.pwg import pwg_contract
 
-        return pwg_contract(config, **kwargs)
+        return pwg_contract(config, normalize=normalize, source=source)
 
     @classmethod
     def load(cls, path: PathLike) -> "FeatureContract":

@@ -50,6 +50,27 @@ def _rename(state: StateDict, rules: List[Rule]) -> StateDict:
     return out
 
 
+def _generator_key_pairs(resblock: str) -> List[Tuple[str, str]]:
+    """(ESPnet key prefix, our key prefix) of each generator module; ``{i}``/``{j}`` are indices."""
+    first = "convs1" if str(resblock) == "1" else "convs"
+    return [
+        ("input_conv.", "conv_pre."),
+        ("upsamples.{i}.1.", "ups.{i}."),
+        ("blocks.{i}.convs1.{j}.1.", f"resblocks.{{i}}.{first}.{{j}}."),
+        ("blocks.{i}.convs2.{j}.1.", "resblocks.{i}.convs2.{j}."),
+        ("output_conv.1.", "conv_post."),
+    ]
+
+
+def _prefix_rules(pairs: List[Tuple[str, str]]) -> List[Rule]:
+    """Regex rules renaming each pair's first prefix to its second."""
+    rules: List[Rule] = []
+    for src, dst in pairs:
+        pattern = "^" + re.escape(src).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\{j\}", r"(?P<j>\d+)")
+        rules.append((pattern, dst.replace("{i}", r"\g<i>").replace("{j}", r"\g<j>")))
+    return rules
+
+
 def espnet_generator_to_ours(state: StateDict, resblock: str) -> StateDict:
     """Rename an ESPnet ``HiFiGANGenerator`` state dict to ours.
 
@@ -57,15 +78,19 @@ def espnet_generator_to_ours(state: StateDict, resblock: str) -> StateDict:
         state: ESPnet generator state dict (no ``generator.`` prefix).
         resblock: ``"1"`` (ESPnet ``use_additional_convs=True``) or ``"2"``.
     """
-    first = "convs1" if str(resblock) == "1" else "convs"
-    rules: List[Rule] = [
-        (r"^input_conv\.", "conv_pre."),
-        (r"^upsamples\.(\d+)\.1\.", r"ups.\1."),
-        (r"^blocks\.(\d+)\.convs1\.(\d+)\.1\.", rf"resblocks.\1.{first}.\2."),
-        (r"^blocks\.(\d+)\.convs2\.(\d+)\.1\.", r"resblocks.\1.convs2.\2."),
-        (r"^output_conv\.1\.", "conv_post."),
-    ]
-    return _rename(state, rules)
+    return _rename(state, _prefix_rules(_generator_key_pairs(resblock)))
+
+
+def ours_to_espnet_generator(state: StateDict, resblock: str) -> StateDict:
+    """Rename our generator state dict to ESPnet's (and ParallelWaveGAN's) ``HiFiGANGenerator``.
+
+    Inverse of :func:`espnet_generator_to_ours`; weight-norm suffixes are kept.
+
+    Args:
+        state: Our generator state dict (no ``generator.`` prefix).
+        resblock: ``"1"`` (ESPnet ``use_additional_convs=True``) or ``"2"``.
+    """
+    return _rename(state, _prefix_rules([(ours, espnet) for espnet, ours in _generator_key_pairs(resblock)]))
 
 
 def espnet_discriminator_to_ours(state: StateDict) -> StateDict:
@@ -87,25 +112,6 @@ def espnet_discriminator_to_ours(state: StateDict) -> StateDict:
         (r"^mpd\.discriminators\.(\d+)\.output_conv\.", r"mpd.discriminators.\1.conv_post."),
         (r"^msd\.discriminators\.(\d+)\.layers\.(\d+)\.0\.", msd_layer),
         (r"^msd\.discriminators\.(\d+)\.layers\.(\d+)\.(?=[a-z_]+$)", msd_layer),
-    ]
-    return _rename(state, rules)
-
-def ours_to_espnet_generator(state: StateDict, resblock: str) -> StateDict:
-    """Rename our generator state dict to ESPnet's (and ParallelWaveGAN's) ``HiFiGANGenerator``.
-
-    Inverse of :func:`espnet_generator_to_ours`; weight-norm suffixes are kept.
-
-    Args:
-        state: Our generator state dict (no ``generator.`` prefix).
-        resblock: ``"1"`` (ESPnet ``use_additional_convs=True``) or ``"2"``.
-    """
-    first = "convs1" if str(resblock) == "1" else "convs"
-    rules: List[Rule] = [
-        (r"^conv_pre\.", "input_conv."),
-        (r"^ups\.(\d+)\.", r"upsamples.\1.1."),
-        (rf"^resblocks\.(\d+)\.{first}\.(\d+)\.", r"blocks.\1.convs1.\2.1."),
-        (r"^resblocks\.(\d+)\.convs2\.(\d+)\.", r"blocks.\1.convs2.\2.1."),
-        (r"^conv_post\.", "output_conv.1."),
     ]
     return _rename(state, rules)
 

@@ -91,7 +91,7 @@ def load_official_generator(
     """
     config = official_config_to_ours(load_mapping(config_json), source=str(config_json))
     generator = HiFiGANGenerator(in_channels=config["feats_extract_conf"]["n_mels"], **config["generator_conf"])
-    state = torch.load(checkpoint, map_location="cpu")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if "generator" not in state:
         raise KeyError(f"{checkpoint} has no 'generator' entry (keys: {sorted(state)[:5]})")
     generator.load_state_dict(state["generator"])

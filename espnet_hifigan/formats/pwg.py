@@ -114,7 +114,7 @@ def load_parallel_wavegan(
     generator_type = config.get("generator_type", "ParallelWaveGANGenerator")
     if generator_type != PWG_GENERATOR_TYPE:
         raise UnsupportedConversion(f"{config_file}: generator_type {generator_type!r} is not {PWG_GENERATOR_TYPE}")
-    blob = torch.load(checkpoint, map_location="cpu")
+    blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
     try:
         state = dict(blob["model"]["generator"])
     except (KeyError, TypeError) as e:
