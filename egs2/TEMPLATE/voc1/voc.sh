@@ -141,7 +141,7 @@ if [ -n "${inference_config}" ] && [ ! -f "${inference_config}" ]; then
     fail "inference config not found: ${inference_config}"
 fi
 
-# Commands and free-form options as arrays (word-split like ESPnet's unquoted use, no globbing).
+# Free-form options as arrays (word-split like ESPnet's unquoted use, no globbing).
 read -r -a local_data_opts_arr <<<"${local_data_opts}"
 read -r -a train_args_arr <<<"${train_args}"
 read -r -a inference_args_arr <<<"${inference_args}"
