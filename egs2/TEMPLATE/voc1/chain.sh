@@ -57,12 +57,15 @@
 #   --finetune_config FILE      training sections (default: <repo>/conf/hifigan_finetune_gta.yaml)
 #   --finetune_exp DIR          fine-tuning experiment (default: <voc_exp>_gta_<basename of tts_exp>)
 #   --finetune_args STR         extra options of espnet_hifigan.bin.voc_train (default: "")
+
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 stage_label="Chain stage"
 # shellcheck source=utils/common.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/common.sh"
+# shellcheck source=utils/decode.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/decode.sh"
 
 stage=1
 stop_stage=10000
@@ -89,32 +92,19 @@ finetune_config=""
 finetune_exp=""
 finetune_args=""
 
-# shellcheck source=utils/parse_options.sh
-. utils/parse_options.sh
-if [ $# -ne 0 ]; then
-    fail "unexpected arguments: $* (see --help)"
-fi
-# shellcheck source=path.sh
-. ./path.sh
-# shellcheck source=cmd.sh
-. ./cmd.sh
+recipe_options "$@"
 
 [ -n "${tts_exp}" ] || fail "--tts_exp is required"
 [ -n "${voc_exp}" ] || fail "--voc_exp is required"
 [ -f "${tts_exp}/config.yaml" ] || fail "${tts_exp}/config.yaml not found (is --tts_exp an ESPnet TTS experiment?)"
 [ -f "${voc_exp}/config.yaml" ] || fail "${voc_exp}/config.yaml not found (is --voc_exp a vocoder experiment?)"
-for opt in ngpu inference_nj gta_max_frame_diff gta_griffin_lim_iters; do
-    [[ "${!opt}" =~ ^[0-9]+$ ]] || fail "--${opt} must be a non-negative integer, got '${!opt}'"
-done
+check_uint ngpu inference_nj gta_max_frame_diff gta_griffin_lim_iters
 [ "${inference_nj}" -ge 1 ] || fail "--inference_nj must be >= 1"
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 3 ]; then
     [ -n "${gta_train_set}" ] && [ -n "${gta_valid_set}" ] || fail "--gta_train_set and --gta_valid_set are required for stages 3-4"
 fi
 finetune_config="${finetune_config:-${MAIN_ROOT}/conf/hifigan_finetune_gta.yaml}"
 
-read -r -a python_arr <<<"${python}"
-read -r -a cuda_cmd_arr <<<"${cuda_cmd}"
-read -r -a decode_cmd_arr <<<"${decode_cmd}"
 read -r -a tts_inference_args_arr <<<"${tts_inference_args}"
 read -r -a gta_extra_data_arr <<<"${gta_extra_data}"
 read -r -a inference_args_arr <<<"${inference_args}"
@@ -130,20 +120,6 @@ chain_dir="${voc_exp}/chain_${tts_tag}"
 gta_dir="${chain_dir}/gta"
 finetune_exp="${finetune_exp:-${voc_exp}_gta_${tts_tag}}"
 
-# best_model <exp dir>: the checkpoint named by the config's first best_model_criterion.
-best_model() {
-    "${python_arr[@]}" - "$1/config.yaml" <<'PYEOF'
-import sys
-
-import yaml
-
-with open(sys.argv[1], encoding="utf-8") as f:
-    config = yaml.safe_load(f)
-criteria = config.get("best_model_criterion") or []
-print(f"{criteria[0][0]}.{criteria[0][1]}.best.pth" if criteria else "latest.pth")
-PYEOF
-}
-
 # TTS output sets to decode (relative to tts_exp): given, or found.
 if [ "${#tts_decode_dirs_arr[@]}" -eq 0 ]; then
     while IFS= read -r d; do
@@ -155,50 +131,21 @@ if [ "${#tts_decode_dirs_arr[@]}" -eq 0 ]; then
         | sed -e "s|^${tts_exp}/||" -e 's|/[^/]*/feats.scp$||' | sort -u)
 fi
 
-# decode_tts_outputs <vocoder exp> <checkpoint name> <output root>: stage 2 and 5.
+# decode_tts_outputs <vocoder exp> <checkpoint name> <output root>: stages 2 and 5.
 decode_tts_outputs() {
-    local exp="$1" model="$2" root="$3"
-    local d set_dir out logdir scp _nj _cmd _ngpu n
+    local exp="$1" model="$2" root="$3" d out scp
     [ -f "${exp}/${model}" ] || fail "vocoder checkpoint ${exp}/${model} not found"
     [ "${#tts_decode_dirs_arr[@]}" -gt 0 ] || fail "no TTS outputs (<decode>/<set>/{norm,denorm}/feats.scp) under ${tts_exp}; run its decoding, or give --tts_decode_dirs"
-    if "${gpu_inference}"; then
-        _cmd=("${cuda_cmd_arr[@]}" --gpu 1)
-        _ngpu=1
-    else
-        _cmd=("${decode_cmd_arr[@]}")
-        _ngpu=0
-    fi
     for d in "${tts_decode_dirs_arr[@]}"; do
-        set_dir="${tts_exp}/${d}"
         out="${root}/${d}"
-        logdir="${out}/logdir"
         rm -rf "${out}"
-        mkdir -p "${logdir}"
+        mkdir -p "${out}"
         # The contract picks denorm/ or norm/ and stops on a mismatch, before anything is decoded.
         scp="$("${python_arr[@]}" -m espnet_hifigan.bin.tts_contract --tts_config "${tts_exp}/config.yaml" \
-            --vocoder "${exp}/config.yaml" --decode_dir "${set_dir}" --output_contract "${out}/feats_contract.yaml")" \
-            || { rm -rf "${out}"; fail "${set_dir}: the TTS features do not fit the vocoder ${exp} (see above)"; }
-        _nj="$(min "${inference_nj}" "$(nlines "${scp}")")"
-        split_files=()
-        for n in $(seq "${_nj}"); do
-            split_files+=("${logdir}/feats.${n}.scp")
-        done
-        utils/split_scp.sh "${scp}" "${split_files[@]}"
-        log "${d}: ${scp} ($(nlines "${scp}") utterances), ${_nj} jobs, logs in ${logdir}/inference.*.log"
-        "${_cmd[@]}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
-            "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu "${_ngpu}" \
-            --train_config "${exp}/config.yaml" --model_file "${exp}/${model}" \
-            --feats_scp "${logdir}/feats.JOB.scp" --origin_scp "${scp}" \
-            --feats_contract "${out}/feats_contract.yaml" \
-            --output_dir "${logdir}/output.JOB" "${inference_args_arr[@]}" \
-            || fail "decoding ${set_dir} failed; see ${logdir}/inference.*.log"
-        output_dirs=()
-        for n in $(seq "${_nj}"); do
-            output_dirs+=("${logdir}/output.${n}")
-        done
-        "${python_arr[@]}" utils/merge_decode_dirs.py --output_dir "${out}" "${output_dirs[@]}" \
-            || fail "merging the decoding jobs of ${d} failed (see above)"
-        log "${d}: $(nlines "${out}/wav.scp") wavs in ${out}/wav/"
+            --vocoder "${exp}/config.yaml" --decode_dir "${tts_exp}/${d}" --output_contract "${out}/feats_contract.yaml")" \
+            || { rm -rf "${out}"; fail "${tts_exp}/${d}: the TTS features do not fit the vocoder ${exp} (see above)"; }
+        decode_feats_scp "${d}" "${scp}" "${out}" "${exp}/config.yaml" "${exp}/${model}" \
+            --feats_contract "${out}/feats_contract.yaml" "${inference_args_arr[@]}"
     done
 }
 
@@ -213,7 +160,8 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
 fi
 
 if [ -z "${inference_model}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 2 ]; then
-    inference_model="$(best_model "${voc_exp}")"
+    inference_model="$("${python_arr[@]}" -m espnet_hifigan.checkpoints "${voc_exp}")" \
+        || fail "cannot tell the checkpoint of ${voc_exp} (see above)"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -249,24 +197,13 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         for entry in "${gta_extra_data_arr[@]}"; do
             data_opts+=(--data_path_and_name_and_type "${entry//\{set\}/${dset}}")
         done
-        _nj="$(min "${inference_nj}" "$(nlines "${data}/text")")"
-        split_files=()
-        for n in $(seq "${_nj}"); do
-            split_files+=("${logdir}/keys.${n}.scp")
-        done
-        utils/split_scp.sh "${data}/text" "${split_files[@]}"
-        if [ "${ngpu}" -gt 0 ]; then
-            _cmd=("${cuda_cmd_arr[@]}" --gpu 1)
-            _ngpu=1
-        else
-            _cmd=("${decode_cmd_arr[@]}")
-            _ngpu=0
-        fi
+        _nj="$(split_for_jobs "${data}/text" "${inference_nj}" "${logdir}/keys.JOB.scp")"
+        select_job_cmd "$([ "${ngpu}" -gt 0 ] && echo true || echo false)"
         log "${dset}: $(nlines "${data}/text") utterances, ${_nj} jobs, logs in ${logdir}/tts_inference.*.log"
         # "&&" goes to the job's shell as an operator (Kaldi *.pl convention).
-        "${_cmd[@]}" JOB=1:"${_nj}" "${logdir}/tts_inference.JOB.log" \
+        "${job_cmd[@]}" JOB=1:"${_nj}" "${logdir}/tts_inference.JOB.log" \
             cd "${tts_recipe_dir}" "&&" \
-            "${python_arr[@]}" -m espnet2.bin.tts_inference --ngpu "${_ngpu}" \
+            "${python_arr[@]}" -m espnet2.bin.tts_inference --ngpu "${job_ngpu}" \
             --train_config "$(readlink -f "${tts_exp}/config.yaml")" \
             --model_file "$(readlink -f "${tts_exp}/${tts_inference_model}")" \
             --use_teacher_forcing true --vocoder_config "$(readlink -f "${gta_dir}/griffin_lim.yaml")" \
@@ -314,11 +251,15 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
         --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound"
         --valid_data_path_and_name_and_type "${valid_dir}/feats.scp,feats,kaldi_ark"
         --train_shape_file "${train_dir}/speech_shape" --valid_shape_file "${valid_dir}/speech_shape"
-        --resume true --ngpu "${ngpu}" --output_dir "${finetune_exp}" "${finetune_args_arr[@]}"
+        --resume true --output_dir "${finetune_exp}" "${finetune_args_arr[@]}"
     )
-    log "Command: ${python} -m espnet_hifigan.bin.voc_train ${train_opts[*]}"
-    "${cuda_cmd_arr[@]}" --gpu "${ngpu}" "${finetune_exp}/train.log" \
-        "${python_arr[@]}" -m espnet_hifigan.bin.voc_train "${train_opts[@]}" \
+    if [ -f "${finetune_exp}/checkpoint.pth" ]; then
+        log "Resuming from ${finetune_exp}/checkpoint.pth"
+    fi
+    log "Command: ${python} -m espnet_hifigan.bin.voc_train ${train_opts[*]} (+ --ngpu, --dist_* from utils/launch_train.sh)"
+    # As voc.sh stage 5: utils/launch_train.sh picks the process layout and keeps earlier logs.
+    utils/launch_train.sh --cmd "${cuda_cmd}" --log "${finetune_exp}/train.log" --ngpu "${ngpu}" --num_nodes 1 \
+        -- "${python_arr[@]}" -m espnet_hifigan.bin.voc_train "${train_opts[@]}" \
         || fail "fine-tuning failed; see ${finetune_exp}/train.log"
     end_stage 4
 fi
@@ -326,7 +267,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     [ -f "${finetune_exp}/config.yaml" ] || fail "${finetune_exp}/config.yaml not found; run stage 4 first"
-    finetune_model="$(best_model "${finetune_exp}")"
+    finetune_model="$("${python_arr[@]}" -m espnet_hifigan.checkpoints "${finetune_exp}")" \
+        || fail "cannot tell the checkpoint of ${finetune_exp} (see above)"
     begin_stage 5 "Decoding the TTS outputs of ${tts_exp} with ${finetune_exp}/${finetune_model}"
     decode_tts_outputs "${finetune_exp}" "${finetune_model}" "${finetune_exp}/chain_${tts_tag}/decode_${finetune_model%.pth}"
     end_stage 5

@@ -72,11 +72,14 @@
 #                          is checked against --train_config), and stages 9-13 run (default: "")
 #   --chain_args STR       extra options of chain.sh, e.g. "--gta_train_set tr_no_dev
 #                          --gta_valid_set dev --finetune_config conf/finetune.yaml" (default: "")
+
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 # shellcheck source=utils/common.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/common.sh"
+# shellcheck source=utils/decode.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/decode.sh"
 run_args="$(printf '%q ' "$0" "$@")"
 
 # General
@@ -121,22 +124,11 @@ score_args=""
 tts_exp=""
 chain_args=""
 
-# shellcheck source=utils/parse_options.sh
-. utils/parse_options.sh
-if [ $# -ne 0 ]; then
-    fail "unexpected arguments: $* (see --help)"
-fi
-
-# shellcheck source=path.sh
-. ./path.sh
-# shellcheck source=cmd.sh
-. ./cmd.sh
+recipe_options "$@"
 
 [ -n "${train_set}" ] || fail "--train_set is required"
 [ -n "${valid_set}" ] || fail "--valid_set is required"
-for opt in nj inference_nj ngpu num_nodes n_fft n_shift n_mels fs; do
-    [[ "${!opt}" =~ ^[0-9]+$ ]] || fail "--${opt} must be a non-negative integer, got '${!opt}'"
-done
+check_uint nj inference_nj ngpu num_nodes n_fft n_shift n_mels fs
 [ "${nj}" -ge 1 ] && [ "${inference_nj}" -ge 1 ] && [ "${num_nodes}" -ge 1 ] \
     || fail "--nj, --inference_nj and --num_nodes must be >= 1"
 if [ "${stop_stage}" -ge 3 ] && [ -z "${train_config}" ]; then
@@ -149,11 +141,7 @@ if [ -n "${inference_config}" ] && [ ! -f "${inference_config}" ]; then
     fail "inference config not found: ${inference_config}"
 fi
 
-# Commands and free-form options as arrays (word-split like ESPnet's unquoted use, no globbing).
-read -r -a train_cmd_arr <<<"${train_cmd}"
-read -r -a cuda_cmd_arr <<<"${cuda_cmd}"
-read -r -a decode_cmd_arr <<<"${decode_cmd}"
-read -r -a python_arr <<<"${python}"
+# Free-form options as arrays (word-split like ESPnet's unquoted use, no globbing).
 read -r -a local_data_opts_arr <<<"${local_data_opts}"
 read -r -a train_args_arr <<<"${train_args}"
 read -r -a inference_args_arr <<<"${inference_args}"
@@ -241,12 +229,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         else
             keys="${data}/wav.scp"
         fi
-        _nj="$(min "${nj}" "$(nlines "${keys}")")"
-        split_files=()
-        for n in $(seq "${_nj}"); do
-            split_files+=("${logdir}/keys.${n}")
-        done
-        utils/split_scp.sh "${keys}" "${split_files[@]}"
+        _nj="$(split_for_jobs "${keys}" "${nj}" "${logdir}/keys.JOB")"
         seg_opts=(--wav_scp "${data}/wav.scp")
         if [ -f "${data}/segments" ]; then
             seg_opts+=(--segments "${logdir}/keys.JOB")
@@ -286,12 +269,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         rm -rf "${logdir}" "${dump}/feats.scp" "${dump}/utt2num_frames" "${dump}/feats_conf.yaml"
         rm -f "${dump}"/data/feats.*.ark
         mkdir -p "${logdir}" "${dump}/data"
-        _nj="$(min "${nj}" "$(nlines "${dump}/wav.scp")")"
-        split_files=()
-        for n in $(seq "${_nj}"); do
-            split_files+=("${logdir}/wav.${n}.scp")
-        done
-        utils/split_scp.sh "${dump}/wav.scp" "${split_files[@]}"
+        _nj="$(split_for_jobs "${dump}/wav.scp" "${nj}" "${logdir}/wav.JOB.scp")"
         log "${dset}: ${_nj} jobs, logs in ${logdir}/extract_feats.*.log"
         if ! "${train_cmd_arr[@]}" JOB=1:"${_nj}" "${logdir}/extract_feats.JOB.log" \
             "${python_arr[@]}" -m espnet_hifigan.bin.extract_feats "${feats_opts[@]}" \
@@ -342,15 +320,8 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     logdir="${voc_stats_dir}/logdir"
     rm -rf "${voc_stats_dir}"
     mkdir -p "${logdir}"
-    _nj="$(min "${nj}" "$(nlines "${train_dir}/wav.scp")" "$(nlines "${valid_dir}/wav.scp")")"
-    train_keys=()
-    valid_keys=()
-    for n in $(seq "${_nj}"); do
-        train_keys+=("${logdir}/train.${n}.scp")
-        valid_keys+=("${logdir}/valid.${n}.scp")
-    done
-    utils/split_scp.sh "${train_dir}/wav.scp" "${train_keys[@]}"
-    utils/split_scp.sh "${valid_dir}/wav.scp" "${valid_keys[@]}"
+    _nj="$(split_for_jobs "${valid_dir}/wav.scp" "${nj}" "${logdir}/valid.JOB.scp")"
+    _nj="$(split_for_jobs "${train_dir}/wav.scp" "${_nj}" "${logdir}/train.JOB.scp")"
     log "${_nj} jobs, logs in ${logdir}/stats.*.log"
     "${train_cmd_arr[@]}" JOB=1:"${_nj}" "${logdir}/stats.JOB.log" \
         "${python_arr[@]}" -m espnet_hifigan.bin.voc_train --collect_stats true \
@@ -387,13 +358,6 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     if [ -f "${voc_exp}/checkpoint.pth" ]; then
         log "Resuming from ${voc_exp}/checkpoint.pth"
     fi
-    # Keep earlier logs as train.1.log (newest), train.2.log, ... (as espnet2.bin.launch).
-    if [ -f "${voc_exp}/train.log" ]; then
-        i=1
-        while [ -f "${voc_exp}/train.${i}.log" ]; do i=$((i + 1)); done
-        for ((j = i; j > 1; j--)); do mv "${voc_exp}/train.$((j - 1)).log" "${voc_exp}/train.${j}.log"; done
-        mv "${voc_exp}/train.log" "${voc_exp}/train.1.log"
-    fi
     train_opts=(
         --config "${train_config}" "${data_opts[@]}" "${train_feats_opts[@]}"
         --train_shape_file "${voc_stats_dir}/train/speech_shape"
@@ -419,25 +383,6 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# The checkpoint to decode with: --inference_model, else the config's first best criterion.
-resolve_inference_model() {
-    if [ -n "${inference_model}" ]; then
-        return
-    fi
-    [ -f "${voc_exp}/config.yaml" ] || fail "${voc_exp}/config.yaml not found; run stage 5 first"
-    inference_model="$("${python_arr[@]}" - "${voc_exp}/config.yaml" <<'PYEOF'
-import sys
-
-import yaml
-
-with open(sys.argv[1], encoding="utf-8") as f:
-    config = yaml.safe_load(f)
-criteria = config.get("best_model_criterion") or []
-print(f"{criteria[0][0]}.{criteria[0][1]}.best.pth" if criteria else "latest.pth")
-PYEOF
-)"
-}
-
 # Decode sets: name and feats.scp.
 decode_names=()
 decode_scps=()
@@ -452,7 +397,12 @@ else
 fi
 
 if [ "${stop_stage}" -ge 6 ] && [ "${stage}" -le 8 ]; then
-    resolve_inference_model
+    # The checkpoint to decode with: --inference_model, else the config's first best criterion.
+    if [ -z "${inference_model}" ]; then
+        [ -f "${voc_exp}/config.yaml" ] || fail "${voc_exp}/config.yaml not found; run stage 5 first"
+        inference_model="$("${python_arr[@]}" -m espnet_hifigan.checkpoints "${voc_exp}")" \
+            || fail "cannot tell the checkpoint of ${voc_exp} (see above)"
+    fi
     if [ -z "${inference_tag}" ]; then
         if [ -n "${inference_config}" ]; then
             inference_tag="$(basename "${inference_config}" .yaml)_${inference_model%.pth}"
@@ -464,17 +414,7 @@ if [ "${stop_stage}" -ge 6 ] && [ "${stage}" -le 8 ]; then
     # voc_inference options from --inference_config (YAML of option: value).
     inference_config_opts=()
     if [ -n "${inference_config}" ]; then
-        mapfile -t inference_config_opts < <("${python_arr[@]}" - "${inference_config}" <<'PYEOF'
-import sys
-
-import yaml
-
-with open(sys.argv[1], encoding="utf-8") as f:
-    for key, value in (yaml.safe_load(f) or {}).items():
-        print(f"--{key}")
-        print("null" if value is None else str(value).lower() if isinstance(value, bool) else value)
-PYEOF
-)
+        mapfile -t inference_config_opts < <(inference_config_args "${inference_config}")
     fi
 fi
 
@@ -483,13 +423,6 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     [ -f "${voc_exp}/${inference_model}" ] || fail "model ${voc_exp}/${inference_model} not found;" \
         "available: $(find "${voc_exp}" -maxdepth 1 -name '*.pth' -printf '%f ' 2>/dev/null)"
     [ "${#decode_names[@]}" -gt 0 ] || fail "nothing to decode: give --test_sets or --decode_feats_scp"
-    if "${gpu_inference}"; then
-        _cmd=("${cuda_cmd_arr[@]}" --gpu 1)
-        _ngpu=1
-    else
-        _cmd=("${decode_cmd_arr[@]}")
-        _ngpu=0
-    fi
     conf_dirs=()
     for scp in "${decode_scps[@]}"; do
         [ -f "${scp}" ] || fail "${scp} not found; run stage 3 first"
@@ -505,30 +438,9 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     for i in "${!decode_names[@]}"; do
         name="${decode_names[${i}]}"
         scp="${decode_scps[${i}]}"
-        out="${decode_dir}/${name}"
-        logdir="${out}/logdir"
-        rm -rf "${out}"
-        mkdir -p "${logdir}"
-        _nj="$(min "${inference_nj}" "$(nlines "${scp}")")"
-        split_files=()
-        for n in $(seq "${_nj}"); do
-            split_files+=("${logdir}/feats.${n}.scp")
-        done
-        utils/split_scp.sh "${scp}" "${split_files[@]}"
-        log "${name}: $(nlines "${scp}") utterances, ${_nj} jobs, logs in ${logdir}/inference.*.log"
-        "${_cmd[@]}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
-            "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu "${_ngpu}" \
-            --train_config "${voc_exp}/config.yaml" --model_file "${voc_exp}/${inference_model}" \
-            --feats_scp "${logdir}/feats.JOB.scp" --output_dir "${logdir}/output.JOB" \
-            --origin_scp "${scp}" \
-            "${inference_config_opts[@]}" "${inference_args_arr[@]}" \
-            || fail "decoding ${name} failed; see ${logdir}/inference.*.log"
-        output_dirs=()
-        for n in $(seq "${_nj}"); do
-            output_dirs+=("${logdir}/output.${n}")
-        done
-        "${python_arr[@]}" utils/merge_decode_dirs.py --output_dir "${out}" "${output_dirs[@]}" \
-            || fail "merging the decoding jobs of ${name} failed (see above)"
+        rm -rf "${decode_dir:?}/${name}"
+        decode_feats_scp "${name}" "${scp}" "${decode_dir}/${name}" "${voc_exp}/config.yaml" \
+            "${voc_exp}/${inference_model}" "${inference_config_opts[@]}" "${inference_args_arr[@]}"
     done
     end_stage 6
 fi

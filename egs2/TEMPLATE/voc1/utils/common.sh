@@ -1,6 +1,13 @@
-#!/usr/bin/env bash
-# Helpers shared by voc.sh and chain.sh (sourced, not run).
+# common.sh: helpers shared by voc.sh and chain.sh (sourced, not run). It defines:
+#   recipe_options "$@"          the caller's options (utils/parse_options.sh), then ./path.sh,
+#                                ./cmd.sh and the arrays train_cmd_arr, cuda_cmd_arr,
+#                                decode_cmd_arr and python_arr
+#   check_uint <name...>         fail unless the options are non-negative integers
+#   log, fail, min, nlines       messages and small computations
+#   split_for_jobs               a Kaldi table split into parts for a job array
+#   begin_stage, end_stage       the first and last log line of a stage
 # Set stage_label before calling begin_stage/end_stage to change "Stage" in their log lines.
+# shellcheck shell=bash source-path=SCRIPTDIR
 
 stage_label="${stage_label:-Stage}"
 stage_start=0
@@ -28,6 +35,45 @@ min() {
 nlines() {
     wc -l <"$1" | tr -d ' '
 }
+# split_for_jobs <file> <max jobs> <part path with JOB>: split <file> (utils/split_scp.sh) into
+# N = min(<max jobs>, its lines) parts, named by the path with JOB replaced by 1..N; prints N.
+split_for_jobs() {
+    local n i parts=()
+    [ -f "$1" ] || fail "$1 not found"
+    n="$(min "$2" "$(nlines "$1")")"
+    for i in $(seq "${n}"); do
+        parts+=("${3//JOB/${i}}")
+    done
+    utils/split_scp.sh "$1" "${parts[@]}" || return 1
+    echo "${n}"
+}
+# recipe_options "$@": parse the caller's options (utils/parse_options.sh: each needs a default
+# before; positional arguments are an error), source ./path.sh and ./cmd.sh, and split the job
+# commands and --python into arrays (word-split like ESPnet's unquoted use, no globbing).
+# shellcheck disable=SC2034  # the arrays are the caller's
+recipe_options() {
+    # shellcheck source=parse_options.sh
+    . utils/parse_options.sh
+    if [ $# -ne 0 ]; then
+        fail "unexpected arguments: $* (see --help)"
+    fi
+    # shellcheck source=../path.sh
+    . ./path.sh
+    # shellcheck source=../cmd.sh
+    . ./cmd.sh
+    read -r -a train_cmd_arr <<<"${train_cmd}"
+    read -r -a cuda_cmd_arr <<<"${cuda_cmd}"
+    read -r -a decode_cmd_arr <<<"${decode_cmd}"
+    read -r -a python_arr <<<"${python:?}"
+}
+# check_uint <name...>: fail unless each option --<name> is a non-negative integer.
+check_uint() {
+    local opt
+    for opt in "$@"; do
+        [[ "${!opt}" =~ ^[0-9]+$ ]] || fail "--${opt} must be a non-negative integer, got '${!opt}'"
+    done
+}
+# begin_stage <n> <what>, end_stage <n>: log lines around a stage, the latter with its duration.
 begin_stage() {
     stage_start="${SECONDS}"
     log "${stage_label} $1: $2 (started)"

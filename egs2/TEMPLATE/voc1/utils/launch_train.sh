@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # launch_train.sh: run the training command through a job backend, on one or many GPUs/nodes.
 #
-# Usage (voc.sh stage 5):
+# Usage (voc.sh stage 5, chain.sh stage 4):
 #   utils/launch_train.sh --cmd "${cuda_cmd}" --log exp/voc_x/train.log \
 #       --ngpu 4 --num_nodes 2 -- python3 -m espnet_hifigan.bin.voc_train --config conf/train.yaml ...
 #
@@ -23,7 +23,8 @@
 # Options:
 #   --cmd CMD               job backend (default: utils/run_local.sh); with utils/slurm.sh
 #                           the job is preemptible (--requeue true) unless --preemptible false
-#   --log FILE              training log (required)
+#   --log FILE              training log (required); the logs of earlier runs are kept as
+#                           train.1.log (newest), train.2.log, ... for --log train.log
 #   --ngpu N                GPUs per node (default: 1; 0 = CPU)
 #   --num_nodes N           nodes (default: 1; more than 1 needs the slurm backend)
 #   --nprocs_per_node N     processes per node in srun mode (default: ngpu, at least 1);
@@ -263,6 +264,14 @@ if [ "${backend}" = slurm ] && [ "${preemptible}" = true ]; then
 fi
 
 mkdir -p "$(dirname "${log}")"
+# Keep the logs of earlier runs as train.1.log (newest), train.2.log, ... (as espnet2.bin.launch).
+if [ -f "${log}" ]; then
+    stem="${log%.log}"
+    i=1
+    while [ -f "${stem}.${i}.log" ]; do i=$((i + 1)); done
+    for ((j = i; j > 1; j--)); do mv "${stem}.$((j - 1)).log" "${stem}.${j}.log"; done
+    mv "${log}" "${stem}.1.log"
+fi
 "${cmd_arr[@]}" "${backend_opts[@]}" "${log}" \
     "${self}" --_phase job --dist_mode "${dist_mode}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
     --nprocs_per_node "${nprocs_per_node}" --num_threads "${num_threads}" \

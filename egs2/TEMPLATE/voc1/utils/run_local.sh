@@ -20,82 +20,37 @@
 set -euo pipefail
 
 prog="$(basename "$0")"
+usage="usage: ${prog} [options] [JOB=1:N] <log-file> <command> [<arg> ...]"
 die() {
     echo "${prog}: $*" >&2
     exit 1
 }
+# shellcheck source-path=SCRIPTDIR source=jobs_lib.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/jobs_lib.sh"
 
 max_jobs_run="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
 num_threads=1
-while [ $# -gt 0 ]; do
+# shellcheck disable=SC2329  # invoked by jobs_parse_options
+set_option() {
     case "$1" in
-        --*=*)
-            opt="${1%%=*}"
-            val="${1#*=}"
-            shift
-            ;;
-        --*)
-            [ $# -ge 2 ] || die "option $1 needs a value"
-            opt="$1"
-            val="$2"
-            shift 2
-            ;;
-        *)
-            break
-            ;;
-    esac
-    case "${opt//-/_}" in
-        __max_jobs_run) max_jobs_run="${val}" ;;
-        __num_threads) num_threads="${val}" ;;
+        max_jobs_run) max_jobs_run="$2" ;;
+        num_threads) num_threads="$2" ;;
         *) ;; # --gpu, --mem, --time, --config, ...: meaningful for cluster backends only
     esac
-done
+}
+jobs_parse_options set_option "$@"
+shift "${jobs_nargs}"
 [[ "${max_jobs_run}" =~ ^[1-9][0-9]*$ ]] || die "--max_jobs_run must be a positive integer, got '${max_jobs_run}'"
 
-jobvar=""
 first=1
 last=1
-if [[ $# -gt 0 && "$1" =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+)(:([0-9]+))?$ ]]; then
-    jobvar="${BASH_REMATCH[1]}"
-    first="${BASH_REMATCH[2]}"
-    last="${BASH_REMATCH[4]:-${first}}"
-    shift
-    [ "${first}" -le "${last}" ] || die "empty job range ${jobvar}=${first}:${last}"
-fi
-[ $# -ge 2 ] || die "usage: ${prog} [options] [JOB=1:N] <log-file> <command> [<arg> ...]"
-logfile="$1"
-shift
-if [ -n "${jobvar}" ] && [ "${first}" -ne "${last}" ] && [[ "${logfile}" != *"${jobvar}"* ]]; then
-    die "running ${jobvar}=${first}:${last} as parallel jobs, but the log file '${logfile}' does not contain '${jobvar}'"
-fi
-
-cmd=""
-if [ $# -eq 1 ]; then
-    cmd="$1"
-    shift
-fi
-for arg in "$@"; do
-    if [[ "${arg}" =~ ^[^[:space:]]+$ ]]; then
-        cmd+="${arg} "
-    else
-        cmd+="$(printf '%q' "${arg}") "
-    fi
-done
-cmd="${cmd% }"
+jobs_parse_args "$@"
 
 statusdir="$(mktemp -d "${TMPDIR:-/tmp}/run_local.XXXXXX")"
 
-job_log() {
-    if [ -n "${jobvar}" ]; then
-        printf '%s' "${logfile//${jobvar}/$1}"
-    else
-        printf '%s' "${logfile}"
-    fi
-}
-
 run_job() {
     local id="$1" log jobcmd start rc child
-    log="$(job_log "${id}")"
+    log="$(jobs_log_of "${id}")"
     jobcmd="${cmd}"
     if [ -n "${jobvar}" ]; then
         jobcmd="${cmd//${jobvar}/${id}}"
@@ -152,7 +107,7 @@ for ((id = first; id <= last; id++)); do
     if [ "${rc}" != 0 ]; then
         failed=$((failed + 1))
         if [ -n "${jobvar}" ]; then
-            echo "${prog}: job ${id} failed, see $(job_log "${id}")" >&2
+            echo "${prog}: job ${id} failed, see $(jobs_log_of "${id}")" >&2
         else
             echo "${prog}: command failed, see ${logfile}" >&2
         fi
