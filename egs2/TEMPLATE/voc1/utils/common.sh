@@ -12,14 +12,19 @@
 stage_label="${stage_label:-Stage}"
 stage_start=0
 
+# _log_line <message...>: the line log and fail print, naming the script, line and function
+# that called log or fail (two frames up)
+_log_line() {
+    local fname=${BASH_SOURCE[2]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[1]}:${FUNCNAME[2]}) $*"
+}
 # log <message...>: timestamped line naming the calling script, line and function
 log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+    _log_line "$@"
 }
-# fail <message...>: log an error and exit 1
+# fail <message...>: log an error naming the caller and exit 1
 fail() {
-    log "ERROR: $*" >&2
+    _log_line "ERROR: $*" >&2
     exit 1
 }
 # min <int...>: the smallest argument
