@@ -28,6 +28,16 @@ def _normed(module: nn.Module, norm: str) -> nn.Module:
     raise ValueError(f"norm must be 'weight', 'spectral' or 'none', got {norm!r}")
 
 
+def _layer_outputs(x: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module, negative_slope: float) -> List[torch.Tensor]:
+    """Every conv's output (LeakyReLU after each but ``conv_post``): feature maps, then the score."""
+    outs = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), negative_slope)
+        outs.append(x)
+    outs.append(conv_post(x))
+    return outs
+
+
 class PeriodDiscriminator(nn.Module):
     """One period discriminator: 2-D convs over the waveform folded by ``period``.
 
@@ -92,12 +102,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
             t = x.size(-1)
         x = x.view(b, c, t // self.period, self.period)
-        outs = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.negative_slope)
-            outs.append(x)
-        outs.append(self.conv_post(x))
-        return outs
+        return _layer_outputs(x, self.convs, self.conv_post, self.negative_slope)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -139,12 +144,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """Score a waveform (B, 1, T); returns layer outputs, the last (B, 1, T')."""
-        outs = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.negative_slope)
-            outs.append(x)
-        outs.append(self.conv_post(x))
-        return outs
+        return _layer_outputs(x, self.convs, self.conv_post, self.negative_slope)
 
 
 class MultiPeriodDiscriminator(nn.Module):
