@@ -36,6 +36,7 @@ entry_points = {
         "espnet-hifigan-pack=espnet_hifigan.bin.pack:console_main",
         "espnet-hifigan-score=espnet_hifigan.bin.voc_score:console_main",
         "espnet-hifigan-plot-metrics=espnet_hifigan.plots:console_main",
+        "espnet-hifigan-listening-page=espnet_hifigan.bin.listening_page:console_main",
         "espnet-hifigan-tts-contract=espnet_hifigan.bin.tts_contract:main",
         "espnet-hifigan-gta=espnet_hifigan.bin.gta:main",
         "espnet-hifigan-convert=espnet_hifigan.bin.convert_checkpoint:main",

@@ -53,6 +53,11 @@ def _save_figure(fig: Any, path: str | os.PathLike) -> None:
         raise
 
 
+def spectrogram_filename(utt: str) -> str:
+    """File name of an utterance's spectrogram PNG (``voc_score`` and the listening page)."""
+    return f"{utt.replace(os.sep, '_')}.png"
+
+
 def plot_spectrogram_pair(
     ref_wav: np.ndarray,
     gen_wav: np.ndarray,

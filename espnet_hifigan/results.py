@@ -2,7 +2,8 @@
 
 ``voc_score`` appends one row per scored decode to the experiment's ``RESULTS.md``
 (:func:`append_results_row`) and renders each decode's ``summary.md``/``per_utt.tsv``; ``plots``
-reads ``RESULTS.md`` back as metric-over-step rows (:func:`read_results_md`). Columns: ``checkpoint``, ``set``,
+and the listening pages read ``RESULTS.md`` back as rows (:func:`read_results_md`), the listening
+pages ``per_utt.tsv`` as scores (:func:`read_per_utt_tsv`). Columns: ``checkpoint``, ``set``,
 ``n_utts``, one ``<metric> [<unit>] ↑|↓`` column per metric with ``mean ± std`` cells, ``RTF``,
 ``device``.
 """
@@ -16,7 +17,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 # Columns before and after the metric columns.
 LEADING_COLUMNS = ("checkpoint", "set", "n_utts")
@@ -69,6 +70,37 @@ def per_utt_tsv(results: Mapping[str, Mapping[str, float]], metrics: Sequence[st
     for utt, scores in results.items():
         lines.append("\t".join([utt, *(TSV_FORMAT.format(scores[m]) for m in metrics)]))
     return "\n".join(lines) + "\n"
+
+
+def read_per_utt_tsv(path: Union[str, os.PathLike]) -> Tuple[List[str], Dict[str, Dict[str, float]]]:
+    """Read a ``per_utt.tsv`` written by :func:`per_utt_tsv`.
+
+    Args:
+        path: The TSV file.
+
+    Returns:
+        ``(metric names, {utt: {metric: value}})``; undefined values are ``nan``.
+
+    Raises:
+        ValueError: Naming the file and line of a malformed header, row or value.
+    """
+    path = Path(path)
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines or lines[0].split("\t")[0] != "utt":
+        raise ValueError(f"{path}:1: expected a header 'utt<TAB><metric>...'")
+    metrics = lines[0].split("\t")[1:]
+    scores: Dict[str, Dict[str, float]] = {}
+    for lineno, line in enumerate(lines[1:], 2):
+        cells = line.split("\t")
+        if len(cells) != len(metrics) + 1:
+            raise ValueError(f"{path}:{lineno}: expected {len(metrics) + 1} columns, got {len(cells)}")
+        if cells[0] in scores:
+            raise ValueError(f"{path}:{lineno}: utterance {cells[0]} appears twice")
+        try:
+            scores[cells[0]] = {m: float(v) for m, v in zip(metrics, cells[1:])}
+        except ValueError as e:
+            raise ValueError(f"{path}:{lineno}: {e}") from e
+    return metrics, scores
 
 
 def summary_markdown(summary: Mapping[str, Any], title: str) -> str:

@@ -54,8 +54,12 @@ def read_scp(path: PathLike, role: str) -> Dict[str, str]:
     return entries
 
 
-def _resolve_scp_path(value: str, scp_dirs: Sequence[Path]) -> str:
-    """Resolve a relative ``.npy`` path or ``file.ark:offset`` of an scp line."""
+def resolve_scp_path(value: str, scp_dirs: Sequence[Path]) -> str:
+    """Resolve a relative path (``.npy``, audio, ``file.ark:offset``) of an scp line.
+
+    Tried as given (absolute, or relative to the current directory), then relative to each of
+    ``scp_dirs`` and their parents; returned unchanged when nothing exists.
+    """
     path_part, sep, offset = value.rpartition(":") if not value.endswith(".npy") else (value, "", "")
     if not sep or not offset.isdigit():
         path_part, sep, offset = value, "", ""
@@ -103,7 +107,7 @@ def read_feats_scp(
             utt, value = parts
             if keys is not None and utt not in keys:
                 continue
-            value = _resolve_scp_path(value, scp_dirs)
+            value = resolve_scp_path(value, scp_dirs)
             try:
                 feats = np.load(value) if value.endswith(".npy") else kaldiio.load_mat(value)
             except Exception as e:  # noqa: BLE001 - re-raised with the utterance named

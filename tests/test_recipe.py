@@ -161,6 +161,16 @@ def test_scoring_writes_results(recipe):
     assert (recipe["exp"] / "images" / "mel_l1.png").is_file()
 
 
+def test_scoring_writes_listening_pages(recipe):
+    exp_page = (recipe["exp"] / "index.html").read_text()
+    for dset in DECODED_SETS:
+        page = (recipe["decode"] / dset / "index.html").read_text()
+        for utt in read_table(recipe["decode"] / dset / "wav.scp"):
+            assert f'<tr data-utt="{utt}">' in page
+            assert list((recipe["decode"] / dset / "ref").glob(f"{utt}.*"))
+        assert f'href="{recipe["decode"].name}/{dset}/index.html"' in exp_page
+
+
 def test_packed_model_exists_and_decodes(recipe):
     packed = recipe["exp"] / "packed" / "model.zip"
     assert packed.is_file() and packed.stat().st_size > 0

@@ -241,7 +241,7 @@ def write_outputs(
     mel_conf: Optional[Mapping[str, Any]],
 ) -> None:
     """Stage every output in a temporary directory, then move it into ``output_dir``."""
-    from espnet_hifigan.plots import plot_spectrogram_pair
+    from espnet_hifigan.plots import plot_spectrogram_pair, spectrogram_filename
 
     metrics = list(summary["metrics"])
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -259,7 +259,7 @@ def write_outputs(
         spec_dir.mkdir()
         for task in plot_tasks:
             ref, gen, fs = load_pair(task)
-            png = spec_dir / f"{task.utt.replace(os.sep, '_')}.png"
+            png = spec_dir / spectrogram_filename(task.utt)
             plot_spectrogram_pair(ref, gen, fs, png, mel_conf, title=task.utt)
         # Move into place; summary.json last, so its presence means a complete run.
         final_specs = output_dir / "spectrograms"

@@ -18,7 +18,8 @@
 #   5 training          -> <expdir>/<tag>/; running it again resumes from checkpoint.pth
 #   6 decoding          feats.scp of --test_sets (or --decode_feats_scp)
 #                       -> <expdir>/<tag>/decode_<model>/<set>/{wav/,wav.scp,timing.json}
-#   7 scoring           -> <expdir>/<tag>/decode_<model>/<set>/scoring/, <expdir>/<tag>/RESULTS.md
+#   7 scoring           -> <expdir>/<tag>/decode_<model>/<set>/scoring/, <expdir>/<tag>/RESULTS.md,
+#                       listening pages <expdir>/<tag>/index.html, .../<set>/index.html
 #   8 packing           -> <expdir>/<tag>/packed/model.zip, then one utterance decoded with it
 #   9-13 chaining       with --tts_exp: chain.sh stages 1-5 (feature contract, decoding the TTS's
 #                       outputs, teacher-forced mels, fine-tuning on them, decoding again);
@@ -476,9 +477,11 @@ print(t["rtf"], t["device"])' "${out}/timing.json")
             "${mel_conf_opts[@]}" "${score_args_arr[@]}" \
             || fail "scoring ${name} failed; see ${out}/logdir/score.log"
         log "${name}: scores in ${out}/scoring/"
+        "${python_arr[@]}" -m espnet_hifigan.bin.listening_page --decode_dir "${out}" --ref_scp "${ref}" \
+            --exp_dir "${voc_exp}" || fail "writing the listening page ${out}/index.html failed (see above)"
     done
     if [ -f "${voc_exp}/RESULTS.md" ]; then
-        log "Results: ${voc_exp}/RESULTS.md"
+        log "Results: ${voc_exp}/RESULTS.md; listening pages: ${voc_exp}/index.html"
     fi
     end_stage 7
 fi
