@@ -41,6 +41,7 @@ entry_points = {
         "espnet-hifigan-gta=espnet_hifigan.bin.gta:main",
         "espnet-hifigan-convert=espnet_hifigan.bin.convert_checkpoint:main",
         "espnet-hifigan-export-pwg=espnet_hifigan.bin.export_pwg:main",
+        "espnet-hifigan-tts=espnet_hifigan.bin.tts_to_wav:main",
         "espnet-hifigan-validate-data-dir=espnet_hifigan.bin.validate_data_dir:console_main",
     ]
 }

@@ -65,6 +65,28 @@ def parallel_wavegan(monkeypatch):
     return parallel_wavegan
 
 
+@pytest.fixture(scope="session")
+def tts_recipe(tmp_path_factory) -> Path:
+    """voc1 (debug vocoder ``exp/voc_debug``) next to tts1 (tiny trained Tacotron 2 ``exp/tts_tiny``).
+
+    Built once per session by ``tests/tts_recipe.py`` (skips when the espnet wheel lacks the AN4
+    sample); returns the voc1 directory.
+    """
+    from tts_recipe import an4_tarball, build_recipe
+
+    if not an4_tarball().is_file():
+        pytest.skip(f"the AN4 sample {an4_tarball()} is not in this espnet installation")
+    return build_recipe(tmp_path_factory.mktemp("chain"))
+
+
+@pytest.fixture(scope="session")
+def sensitive_vocoder(tts_recipe) -> Path:
+    """A packed vocoder with the TTS's features whose output follows its input (``exp/voc_sensitive``)."""
+    from tts_recipe import pack_sensitive_vocoder
+
+    return pack_sensitive_vocoder(tts_recipe, tts_recipe / "exp/voc_sensitive/model.zip")
+
+
 def pytest_configure(config) -> None:
     """Register the project's markers."""
     config.addinivalue_line("markers", "slurm: needs a real SLURM (tools/slurm/setup_local_slurm.sh)")
