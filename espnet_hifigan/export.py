@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ import yaml
 from torch import nn
 
 from espnet_hifigan.api import Vocoder
+from espnet_hifigan.contract import FeatureContract, FeatureConversion
 from espnet_hifigan.fileio import write_text_atomic
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.onnx_vocoder import (
@@ -266,11 +267,17 @@ class ExportedVocoder:
         self.vocoder = vocoder
         self.backend = backend
         self.device = vocoder.device
+        providers = ["CPUExecutionProvider"]
+        if backend == "onnxruntime" and self.device.type == "cuda":
+            import onnxruntime
+
+            if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+                raise RuntimeError("--backend onnxruntime on a GPU needs onnxruntime-gpu (CUDAExecutionProvider)")
+            providers.insert(0, "CUDAExecutionProvider")
         self._tmp = tempfile.TemporaryDirectory(prefix="espnet_hifigan_export_")
         fmt = BACKEND_FORMATS[backend]
         path = export_vocoder(vocoder, self._tmp.name, [fmt])[fmt]
         if backend == "onnxruntime":
-            providers = ["CUDAExecutionProvider"] if self.device.type == "cuda" else ["CPUExecutionProvider"]
             self._onnx = OnnxVocoder(path, num_threads=torch.get_num_threads(), providers=providers)
         else:
             with _quiet():
@@ -283,7 +290,7 @@ class ExportedVocoder:
     feats_extract = property(lambda self: self.vocoder.feats_extract)
     contract = property(lambda self: self.vocoder.contract)
 
-    def resolve_contract(self, *args, **kwargs):
+    def resolve_contract(self, *args: Any, **kwargs: Any) -> Tuple[Optional[FeatureContract], FeatureConversion]:
         """See :meth:`Vocoder.resolve_contract`."""
         return self.vocoder.resolve_contract(*args, **kwargs)
 
@@ -292,7 +299,9 @@ class ExportedVocoder:
         return self.vocoder.features(wav)
 
     @torch.no_grad()
-    def __call__(self, feats: np.ndarray, dtype: torch.dtype = torch.float32, contract=None) -> np.ndarray:
+    def __call__(
+        self, feats: np.ndarray, dtype: torch.dtype = torch.float32, contract: Optional[FeatureContract] = None
+    ) -> np.ndarray:
         """Synthesise like :meth:`Vocoder.__call__` (float32 only): (frames, n_mels) -> (samples,)."""
         if dtype != torch.float32:
             raise ValueError(f"--dtype other than float32 needs --backend pytorch (backend {self.backend})")
