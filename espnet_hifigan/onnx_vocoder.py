@@ -14,7 +14,7 @@ contracts needs torch (imported then).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
@@ -32,7 +32,7 @@ OUTPUT_NAME = "wav"
 __all__ = ["OnnxVocoder"]
 
 
-def _read_manifest(path: PathLike) -> tuple:
+def _read_manifest(path: PathLike) -> Tuple[Path, dict]:
     """(directory, manifest) of an export directory, its ``export.yaml`` or a model file in it."""
     path = Path(path)
     directory = path if path.is_dir() else path.parent
