@@ -105,6 +105,7 @@ def test_onnx_matches_pytorch(exported, synthetic_corpus):
     assert np.abs(onnx.run(mels) - vocoder(mels[0])[None]).max() <= PARITY_ATOL
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 def test_torchscript_matches_pytorch(exported, synthetic_corpus):
     vocoder = exported["vocoder"]
     module = torch.jit.load(str(exported["paths"]["torchscript"]))
