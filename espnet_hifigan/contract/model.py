@@ -185,15 +185,18 @@ class FeatureContract:
             normalize: The features' normalisation (``None``: raw).
             source: Description for messages.
         """
-        from espnet_hifigan.features import LogMelSpectrogram
+        values: Dict[str, Any] = {}
+        if not set(LOGMEL_FIELDS) <= set(params):
+            # Defaults of the missing fields; a complete (saved) contract needs no torch import.
+            from espnet_hifigan.features import LogMelSpectrogram
 
-        signature = inspect.signature(LogMelSpectrogram.__init__)
-        values = {n: p.default for n, p in signature.parameters.items() if n != "self"}
+            signature = inspect.signature(LogMelSpectrogram.__init__)
+            values = {n: p.default for n, p in signature.parameters.items() if n != "self"}
         extra = {"mel_scale", "stft_normalized", "normalize"}
-        unknown = set(params) - set(values) - extra - {"contract_version", VOCODER_NORMALIZE_KEY}
+        unknown = set(params) - set(LOGMEL_FIELDS) - extra - {"contract_version", VOCODER_NORMALIZE_KEY}
         if unknown:
             raise ContractError(f"{source or 'feature settings'}: unknown fields {sorted(unknown)}")
-        values.update({k: v for k, v in params.items() if k in values or k in extra})
+        values.update({k: v for k, v in params.items() if k in LOGMEL_FIELDS or k in extra})
         if normalize is not None:
             values["normalize"] = normalize
         return cls(**values, source=source)

@@ -67,6 +67,8 @@
 #   --decode_feats_scp F   decode this feats.scp in stage 6 instead of --test_sets; it is scored in
 #                          stage 7 if a wav.scp lies next to it (default: "")
 #   --score_args STR       extra options of espnet_hifigan.bin.voc_score (default: "")
+#   --pack_exports "A B"   stage 8 also exports the packed model (onnx, torchscript) into
+#                          <expdir>/<tag>/packed/ (espnet_hifigan.bin.export) (default: "" = none)
 # Chaining after an ESPnet acoustic model (egs2/*/tts1):
 #   --tts_exp DIR          the TTS experiment: its config.yaml sets --fs, --n_fft, --n_shift,
 #                          --win_length, --n_mels, --fmin, --fmax (the rest of its feature contract
@@ -121,6 +123,7 @@ inference_args=""
 inference_tag=""
 decode_feats_scp=""
 score_args=""
+pack_exports=""
 # Chaining (stages 9-13)
 tts_exp=""
 chain_args=""
@@ -516,6 +519,11 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         || fail "decoding with the packed model failed; see ${check_dir}/inference.log"
     [ "$(nlines "${check_dir}/wav.scp" 2>/dev/null || echo 0)" -eq 1 ] \
         || fail "the packed model decoded nothing; see ${check_dir}/inference.log"
+    if [ -n "${pack_exports}" ]; then
+        "${train_cmd_arr[@]}" "${voc_exp}/packed/export.log" "${python_arr[@]}" -m espnet_hifigan.bin.export \
+            --model "${packed}" --outdir "${voc_exp}/packed" --formats "${pack_exports}" \
+            || fail "exporting ${packed} (${pack_exports}) failed; see ${voc_exp}/packed/export.log"
+    fi
     log "${packed}: $(du -h "${packed}" | cut -f1), decodes $(awk '{ print $1 }' "${check_dir}/wav.scp") -> ${check_dir}/wav/"
     end_stage 8
 fi
