@@ -29,7 +29,14 @@ if TYPE_CHECKING:  # pragma: no cover - typing only (api imports this module)
     from espnet_hifigan.contract import FeatureContract
 
 Interval = Tuple[int, int]
-__all__ = ["ReceptiveField", "receptive_field", "GeneratorStream", "StreamingVocoder", "split_frames", "synthesise_in_chunks"]
+__all__ = [
+    "ReceptiveField",
+    "receptive_field",
+    "GeneratorStream",
+    "StreamingVocoder",
+    "split_frames",
+    "synthesise_in_chunks",
+]
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,9 @@ class ReceptiveField:
 # of its input that they depend on (zero padding and the utterance edges aside).
 def _conv_input(iv: Interval, conv: nn.Conv1d) -> Interval:
     """Stride-1 Conv1d: y[t] reads x[t - padding + j * dilation], j = 0 .. kernel - 1."""
-    (k,), (d,), (p,), (s,) = conv.kernel_size, conv.dilation, conv.padding, conv.stride
-    if s != 1 or not isinstance(p, int):
+    if conv.stride != (1,) or isinstance(conv.padding, str):
         raise ValueError(f"streaming supports stride-1 convolutions with integer padding, got {conv}")
+    (k,), (d,), (p,) = conv.kernel_size, conv.dilation, conv.padding
     return iv[0] - p, iv[1] + d * (k - 1) - p
 
 
@@ -259,7 +266,9 @@ class StreamingVocoder:
             yield wav
 
 
-def split_frames(feats: Union[np.ndarray, torch.Tensor], chunk_frames: int) -> Iterator[Union[np.ndarray, torch.Tensor]]:
+def split_frames(
+    feats: Union[np.ndarray, torch.Tensor], chunk_frames: int
+) -> Iterator[Union[np.ndarray, torch.Tensor]]:
     """Consecutive chunks of ``chunk_frames`` frames (the last may be shorter)."""
     if chunk_frames < 1:
         raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Dict
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from espnet_hifigan.api import Vocoder
 from espnet_hifigan.bin import voc_inference
+from espnet_hifigan.contract import Normalization
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.presets import GENERATOR_PRESETS
 from espnet_hifigan.streaming import (
@@ -182,6 +184,20 @@ def test_stream_restarts_for_each_utterance(random_mel):
     second = np.concatenate(list(stream.stream(split_frames(random_mel[:40], 7))))
     assert np.abs(first - vocoder(random_mel)).max() <= ATOL
     assert np.abs(second - vocoder(random_mel[:40])).max() <= ATOL
+
+
+def test_stream_with_a_contract_denormalises_each_chunk(random_mel, tmp_path):
+    vocoder = _vocoder("debug_resblock2")
+    rng = np.random.default_rng(1)
+    feats = rng.normal(-4.0, 1.5, size=(300, N_MELS))
+    stats = tmp_path / "feats_stats.npz"
+    np.savez(stats, count=np.array(len(feats)), sum=feats.sum(0), sum_square=(feats**2).sum(0))
+    tts = dataclasses.replace(vocoder.contract, normalize=Normalization.from_stats_file(stats))
+    normalised = ((random_mel - feats.mean(0)) / feats.std(0)).astype(np.float32)
+    offline = vocoder(normalised, contract=tts)
+    assert np.abs(offline - vocoder(random_mel)).max() <= ATOL  # de-normalised: the raw mel's audio
+    streamed = np.concatenate(list(vocoder.stream(split_frames(normalised, 7), contract=tts)))
+    assert np.abs(streamed - offline).max() <= ATOL
 
 
 def test_bad_chunk_names_its_index(random_mel):
