@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, Optional, Set, Tuple, Union
 
 import numpy as np
 import torch
@@ -241,6 +241,26 @@ class Vocoder:
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
             wav = self.generator.inference(feats)
         return wav.float().cpu().numpy()
+
+    def stream(
+        self,
+        chunks: Iterable[Union[np.ndarray, torch.Tensor]],
+        dtype: torch.dtype = torch.float32,
+        contract: Optional[FeatureContract] = None,
+    ) -> Iterator[np.ndarray]:
+        """Synthesise an utterance arriving as mel chunks; the concatenation equals :meth:`__call__`.
+
+        Args:
+            chunks: Log-mel chunks (frames, n_mels), raw or as described by ``contract``.
+            dtype, contract: As for :meth:`__call__`.
+
+        Yields:
+            Waveform chunks: each frame's hop_length samples once the generator's look-ahead
+            (:func:`espnet_hifigan.streaming.receptive_field`) has arrived; the rest at the end.
+        """
+        from espnet_hifigan.streaming import StreamingVocoder
+
+        return StreamingVocoder(self, contract, dtype).stream(chunks)
 
     def resolve_contract(
         self, feats_scp: PathLike, contract: Optional[FeatureContract] = None

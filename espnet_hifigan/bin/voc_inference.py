@@ -33,6 +33,7 @@ import torch
 
 from espnet_hifigan.api import Vocoder
 from espnet_hifigan.scp import read_feats_scp, read_key_file, write_scp
+from espnet_hifigan.streaming import synthesise_in_chunks
 from espnet_hifigan.contract import ContractError, load_contract_for_scp
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -68,6 +69,13 @@ def get_parser() -> argparse.ArgumentParser:
         default="pytorch",
         help="onnxruntime/torchscript: the model is exported on the fly (espnet_hifigan.export, into a temp "
         "dir) and that export synthesises; contract checks and copy-synthesis features stay PyTorch's",
+    )
+    parser.add_argument(
+        "--chunk_frames",
+        type=int,
+        default=0,
+        help="0: synthesise each utterance at once; N > 0: stream it N frames at a time "
+        "(espnet_hifigan.streaming; same audio as offline)",
     )
     parser.add_argument("--log_level", default="INFO")
     return parser
@@ -131,7 +139,10 @@ def decode(args: argparse.Namespace) -> dict:
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            wav = vocoder(feats, dtype=dtype)
+            if args.chunk_frames > 0:
+                wav = synthesise_in_chunks(vocoder, feats, args.chunk_frames, dtype=dtype)
+            else:
+                wav = vocoder(feats, dtype=dtype)
             if device == "cuda":
                 torch.cuda.synchronize()
             elapsed = time.perf_counter() - start
@@ -170,6 +181,10 @@ def decode(args: argparse.Namespace) -> dict:
 def main(cmd: Optional[List[str]] = None) -> None:
     """Parse options and decode; exit 1 with one error line on bad input."""
     args = get_parser().parse_args(cmd)
+    if args.chunk_frames < 0:
+        get_parser().error(f"--chunk_frames must be >= 0 (0: offline), got {args.chunk_frames}")
+    if args.chunk_frames > 0 and args.backend != "pytorch":
+        get_parser().error("--chunk_frames streams with the pytorch backend only; drop --backend or --chunk_frames")
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:
         decode(args)

@@ -1,0 +1,250 @@
+"""Streaming synthesis equals offline synthesis; the receptive field is exact and tight."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Dict
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+from torch import nn
+
+from espnet_hifigan.api import Vocoder
+from espnet_hifigan.bin import voc_inference
+from espnet_hifigan.contract import Normalization
+from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.presets import GENERATOR_PRESETS
+from espnet_hifigan.streaming import (
+    GeneratorStream,
+    ReceptiveField,
+    StreamingVocoder,
+    receptive_field,
+    split_frames,
+    synthesise_in_chunks,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEBUG_CONFIG = yaml.safe_load((REPO_ROOT / "conf" / "hifigan_debug.yaml").read_text())
+N_MELS = 80
+FRAMES = 97  # prime: no chunk size below divides it
+ATOL = 1e-5
+# Two small generators, one per residual block type; hop 256 both.
+GENERATOR_CONFS: Dict[str, dict] = {
+    "debug_resblock2": dict(DEBUG_CONFIG["generator_conf"], use_weight_norm=False),
+    "v1_shaped_resblock1": dict(GENERATOR_PRESETS["v1"], upsample_initial_channel=32, use_weight_norm=False),
+}
+
+
+def _unit_gain_(generator: HiFiGANGenerator, seed: int = 0) -> HiFiGANGenerator:
+    """Weights ~ N(0, 1/fan_in), biases ~ N(0, 0.1^2): order-1 activations and audio of std ~0.3.
+
+    The default init (std 0.01) gives audio of ~1e-4, where a 1e-5 tolerance could not fail.
+    """
+    torch.manual_seed(seed)
+    for m in generator.modules():
+        if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
+            fan_in = m.weight.shape[1] * m.weight.shape[2]
+            if isinstance(m, nn.ConvTranspose1d):  # each output sees in_channels * kernel / stride taps
+                fan_in = m.weight.shape[0] * m.weight.shape[2] // m.stride[0]
+            nn.init.normal_(m.weight, 0.0, fan_in**-0.5)
+            nn.init.normal_(m.bias, 0.0, 0.1)
+    return generator.eval()
+
+
+def _state(name: str, mean=None, std=None) -> Dict[str, torch.Tensor]:
+    """A model state dict: unit-gain generator, GlobalMVN with ``mean``/``std`` (default 0/1)."""
+    generator = _unit_gain_(HiFiGANGenerator(in_channels=N_MELS, **GENERATOR_CONFS[name]))
+    state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    state["normalize.mean"] = torch.zeros(N_MELS) if mean is None else torch.as_tensor(mean, dtype=torch.float32)
+    state["normalize.std"] = torch.ones(N_MELS) if std is None else torch.as_tensor(std, dtype=torch.float32)
+    return state
+
+
+def _vocoder(name: str, mean=None, std=None) -> Vocoder:
+    return Vocoder(dict(DEBUG_CONFIG, generator_conf=GENERATOR_CONFS[name]), _state(name, mean, std), source=name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Chunk-by-chunk synthesis is many small convolutions: on a busy 2-core runner two threads
+    contend and run ~20x slower than one. Results do not depend on it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", params=sorted(GENERATOR_CONFS))
+def vocoder(request) -> Vocoder:
+    return _vocoder(request.param)
+
+
+@pytest.fixture(scope="module")
+def random_mel() -> np.ndarray:
+    return np.random.default_rng(0).normal(-4.0, 2.0, size=(FRAMES, N_MELS)).astype(np.float32)
+
+
+def _stream(vocoder: Vocoder, mel: np.ndarray, chunk_frames: int) -> np.ndarray:
+    pieces = list(vocoder.stream(split_frames(mel, chunk_frames)))
+    for piece in pieces:
+        assert piece.ndim == 1 and piece.size % vocoder.hop_length == 0
+    return np.concatenate(pieces)
+
+
+# ----------------------------------------------------------------------------- receptive field
+def test_receptive_field_of_the_presets():
+    # debug by hand, backwards from frame 0's samples [0, 255]: conv_post (k7) [-3, 258]; stage 3:
+    # MRF widest block k5 d(2, 6) +-16 -> [-19, 274], ConvTranspose(k8, s4, p2) -> [-6, 69];
+    # stage 2: [-22, 85] -> (k16, s8, p4) [-4, 11]; stage 1: [-20, 27] -> [-3, 3]; conv_pre (k7): [-6, 6].
+    assert receptive_field(DEBUG_CONFIG["generator_conf"]) == ReceptiveField(6, 6)
+    assert receptive_field(GENERATOR_PRESETS["v1"]) == ReceptiveField(13, 13)
+    assert receptive_field(GENERATOR_PRESETS["v2"]) == ReceptiveField(13, 13)
+    assert receptive_field(GENERATOR_PRESETS["v3"]) == ReceptiveField(11, 11)
+    # from the built module: the same as from its config
+    for conf in GENERATOR_CONFS.values():
+        assert receptive_field(HiFiGANGenerator(in_channels=N_MELS, **conf)) == receptive_field(conf)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATOR_CONFS))
+def test_receptive_field_is_exact_and_tight(name, random_mel):
+    """float64 (rounding ~1e-16): the computed context reproduces offline; one frame less does not.
+
+    The outermost context frame reaches the output through one extreme tap of every conv, so its
+    weight is small (~1e-9 for V1's shape with these weights): hence float64 and 1e-11.
+    """
+    generator = _unit_gain_(HiFiGANGenerator(in_channels=N_MELS, **GENERATOR_CONFS[name])).double()
+    mel = torch.from_numpy(random_mel[:60]).double()
+    with torch.no_grad():
+        offline = generator.inference(mel)
+    rf = receptive_field(generator)
+
+    def streamed_error(context: ReceptiveField) -> float:
+        stream = GeneratorStream(generator, context)
+        wav = torch.cat([stream.push(chunk) for chunk in split_frames(mel, 1)] + [stream.flush()])
+        assert wav.shape == offline.shape
+        return (wav - offline).abs().max().item()
+
+    assert streamed_error(rf) <= 1e-12
+    assert streamed_error(ReceptiveField(rf.left - 1, rf.right)) > 1e-11
+    assert streamed_error(ReceptiveField(rf.left, rf.right - 1)) > 1e-11
+
+
+# ----------------------------------------------------------------------------- stream == offline
+@pytest.mark.parametrize("chunk_frames", [1, 7, 32, 13, 50, FRAMES, 500])
+def test_stream_equals_offline_on_random_mels(vocoder, random_mel, chunk_frames):
+    offline = vocoder(random_mel)
+    assert offline.std() > 0.05  # audible-scale output: the tolerance below can fail
+    streamed = _stream(vocoder, random_mel, chunk_frames)
+    assert streamed.shape == offline.shape == (FRAMES * vocoder.hop_length,)
+    assert np.abs(streamed - offline).max() <= ATOL
+
+
+@pytest.mark.parametrize("name", sorted(GENERATOR_CONFS))
+def test_stream_equals_offline_on_a_real_mel(name, synthetic_corpus):
+    wav, fs = sf.read(Path(synthetic_corpus["dir"]) / "utt1.wav", dtype="float32")
+    plain = _vocoder(name)
+    mel = plain.features(wav)  # 16 kHz, hop 256
+    assert fs == plain.fs and mel.shape[0] > 40
+    # A vocoder normalising with the utterance's own statistics: GlobalMVN applied chunk by chunk.
+    vocoder = _vocoder(name, mean=mel.mean(0), std=mel.std(0))
+    offline = vocoder(mel)
+    assert offline.std() > 0.05
+    for chunk_frames in (1, 7, 32):
+        assert np.abs(_stream(vocoder, mel, chunk_frames) - offline).max() <= ATOL, chunk_frames
+
+
+def test_audio_is_released_as_soon_as_its_look_ahead_arrives(random_mel):
+    vocoder = _vocoder("debug_resblock2")
+    stream = StreamingVocoder(vocoder)
+    right = stream.context.right
+    emitted = 0
+    for i, frame in enumerate(split_frames(random_mel, 1)):
+        emitted += stream.push(frame).size
+        assert emitted == max(0, i + 1 - right) * vocoder.hop_length
+    assert emitted + stream.flush().size == FRAMES * vocoder.hop_length
+
+
+def test_utterance_shorter_than_the_look_ahead(random_mel):
+    vocoder = _vocoder("v1_shaped_resblock1")
+    mel = random_mel[:3]
+    pieces = list(vocoder.stream(split_frames(mel, 1)))
+    assert len(pieces) == 1  # everything at the end of the stream
+    assert np.abs(pieces[0] - vocoder(mel)).max() <= ATOL
+
+
+def test_stream_restarts_for_each_utterance(random_mel):
+    vocoder = _vocoder("debug_resblock2")
+    stream = StreamingVocoder(vocoder)
+    first = np.concatenate(list(stream.stream(split_frames(random_mel, 7))))
+    second = np.concatenate(list(stream.stream(split_frames(random_mel[:40], 7))))
+    assert np.abs(first - vocoder(random_mel)).max() <= ATOL
+    assert np.abs(second - vocoder(random_mel[:40])).max() <= ATOL
+
+
+def test_stream_with_a_contract_denormalises_each_chunk(random_mel, tmp_path):
+    vocoder = _vocoder("debug_resblock2")
+    rng = np.random.default_rng(1)
+    feats = rng.normal(-4.0, 1.5, size=(300, N_MELS))
+    stats = tmp_path / "feats_stats.npz"
+    np.savez(stats, count=np.array(len(feats)), sum=feats.sum(0), sum_square=(feats**2).sum(0))
+    tts = dataclasses.replace(vocoder.contract, normalize=Normalization.from_stats_file(stats))
+    normalised = ((random_mel - feats.mean(0)) / feats.std(0)).astype(np.float32)
+    offline = vocoder(normalised, contract=tts)
+    assert np.abs(offline - vocoder(random_mel)).max() <= ATOL  # de-normalised: the raw mel's audio
+    streamed = np.concatenate(list(vocoder.stream(split_frames(normalised, 7), contract=tts)))
+    assert np.abs(streamed - offline).max() <= ATOL
+
+
+def test_bad_chunk_names_its_index(random_mel):
+    vocoder = _vocoder("debug_resblock2")
+    chunks = [random_mel[:5], random_mel[5:10, :40]]
+    with pytest.raises(ValueError, match=r"mel chunk 1 has shape \(5, 40\)"):
+        list(vocoder.stream(chunks))
+
+
+# ----------------------------------------------------------------------------- voc_inference
+def test_chunked_synthesis_equals_offline_before_quantisation(random_mel):
+    vocoder = _vocoder("debug_resblock2")
+    offline = vocoder(random_mel)
+    for chunk_frames in (1, 7, 32):
+        assert np.abs(synthesise_in_chunks(vocoder, random_mel, chunk_frames) - offline).max() <= ATOL
+
+
+def _decode(tmp_path: Path, feats_scp: Path, name: str, *extra: str) -> Dict[str, np.ndarray]:
+    out = tmp_path / name
+    voc_inference.main(
+        ["--train_config", str(tmp_path / "exp" / "config.yaml"), "--model_file", str(tmp_path / "exp" / "model.pth"),
+         "--feats_scp", str(feats_scp), "--output_dir", str(out), *extra]
+    )
+    wavs = {}
+    for line in (out / "wav.scp").read_text().splitlines():
+        utt, path = line.split()
+        wavs[utt], _ = sf.read(path, dtype="int16")
+    return wavs
+
+
+def test_voc_inference_chunk_frames_writes_the_offline_wavs(tmp_path, random_mel):
+    vocoder = _vocoder("debug_resblock2")
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "config.yaml").write_text(yaml.safe_dump(vocoder.config))
+    torch.save(_state("debug_resblock2"), tmp_path / "exp" / "model.pth")
+    feats_scp = tmp_path / "feats.scp"
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/feats.ark,{feats_scp}") as writer:
+        writer("utt_a", random_mel)
+        writer("utt_b", random_mel[:23])
+    offline = _decode(tmp_path, feats_scp, "offline")
+    streamed = _decode(tmp_path, feats_scp, "streamed", "--chunk_frames", "7")
+    assert sorted(streamed) == sorted(offline) == ["utt_a", "utt_b"]
+    for utt, wav in offline.items():
+        assert np.abs(wav).max() > 1000  # not silence
+        assert wav.shape == streamed[utt].shape
+        assert np.abs(wav.astype(np.int32) - streamed[utt]).max() <= 1  # within 1 LSB
+    with pytest.raises(SystemExit):
+        voc_inference.main(["--model_file", "x.zip", "--feats_scp", str(feats_scp), "--output_dir",
+                            str(tmp_path / "bad"), "--chunk_frames", "-1"])
+    assert not (tmp_path / "bad").exists()
