@@ -25,6 +25,7 @@ import torch
 
 from espnet_hifigan.checkpoints import find_checkpoint
 from espnet_hifigan.contract import (
+    ContractError,
     FeatureContract,
     FeatureConversion,
     Normalization,
@@ -35,6 +36,8 @@ from espnet_hifigan.contract import (
 )
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.input_checks import feature_problem
+from espnet_hifigan.model_files import describe_content, load_generator_state, load_state_dict
 from espnet_hifigan.mvn import global_mvn
 from espnet_hifigan.packing import is_packed, read_packed
 from espnet_hifigan.scp import read_feats_scp
@@ -69,7 +72,7 @@ class Vocoder:
         self.feats_extract = LogMelSpectrogram(**config["feats_extract_conf"])
         self.generator = HiFiGANGenerator(in_channels=self.feats_extract.n_mels, **config["generator_conf"])
         gen_state = {k[len("generator.") :]: v for k, v in state_dict.items() if k.startswith("generator.")}
-        self.generator.load_state_dict(gen_state)
+        load_generator_state(self.generator, gen_state, source)
         self.generator.remove_weight_norm()
         self.generator.eval().to(self.device)
         self.feats_extract.to(self.device)
@@ -108,7 +111,7 @@ class Vocoder:
         if path.is_dir():
             config = load_mapping(path / "config.yaml")
             ckpt = path / model_file if model_file is not None else find_checkpoint(path, config)
-            return cls(config, torch.load(ckpt, map_location="cpu", weights_only=True), device, source=str(ckpt))
+            return cls(config, load_state_dict(ckpt), device, source=str(ckpt))
         if is_packed(path):
             config, state, normalization = read_packed(path)
             return cls(config, state, device, source=str(path), normalization=normalization)
@@ -120,12 +123,19 @@ class Vocoder:
                 raise ValueError(f"{path} is a config: pass model_file (the checkpoint) with it")
             if "tts" in config:
                 return cls.from_espnet(model_file, path, device)
-            return cls(config, torch.load(model_file, map_location="cpu", weights_only=True), device, source=str(model_file))
+            return cls(config, load_state_dict(model_file), device, source=str(model_file))
         if (path.parent / "config.json").is_file():
             return cls.from_official(path, path.parent / "config.json", device)
+        if not path.exists():
+            raise FileNotFoundError(f"model {path} does not exist")
+        with open(path, "rb") as f:
+            head = f.read(64)
+        torch_file = head.startswith((b"PK", b"\x80"))
+        what = describe_content(head) or ("a PyTorch file without its config" if torch_file else "in no format we know")
         raise ValueError(
-            f"cannot tell what {path} is: expected a packed .zip, an experiment directory, a config.yaml with "
-            "model_file, a ParallelWaveGAN .pkl, or an official g_* checkpoint with config.json next to it"
+            f"{path} is {what}, not a model on its own: pass a checkpoint with its config.yaml (--train_config), "
+            "a packed .zip, an experiment directory, a ParallelWaveGAN .pkl, or an official g_* checkpoint with "
+            "config.json next to it"
         )
 
     @classmethod
@@ -237,6 +247,8 @@ class Vocoder:
         feats = torch.as_tensor(feats, dtype=torch.float32, device=self.device)
         if feats.dim() != 2 or feats.size(1) != self.n_mels:
             raise ValueError(f"expected features of shape (frames, {self.n_mels}), got {tuple(feats.shape)}")
+        if feats.size(0) == 0 or not bool(torch.isfinite(feats).all()):
+            raise ValueError(f"{feature_problem(feats.cpu().numpy())}: cannot synthesise them")
         feats = self.normalize(feats)
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
             wav = self.generator.inference(feats)
@@ -263,22 +275,31 @@ class Vocoder:
         return StreamingVocoder(self, contract, dtype).stream(chunks)
 
     def resolve_contract(
-        self, feats_scp: PathLike, contract: Optional[FeatureContract] = None
+        self, feats_scp: PathLike, contract: Optional[FeatureContract] = None, assume_raw: bool = False
     ) -> Tuple[Optional[FeatureContract], FeatureConversion]:
         """The contract of ``feats_scp`` (given, or discovered next to it) and its conversion.
 
-        Without any contract the features are assumed raw, with a warning.
+        Args:
+            feats_scp: The features.
+            contract: Their contract (``None``: discovered next to the scp).
+            assume_raw: Without any contract, take the features as raw log-mel with the
+                vocoder's settings (the caller declares them so); otherwise that is an error.
 
         Raises:
+            ContractError: no contract describes the features and ``assume_raw`` is false.
             ContractMismatch: the features cannot be decoded by this vocoder.
         """
         if contract is None:
             contract = discover_contract(feats_scp)
-            if contract is None:
-                logging.warning(
-                    f"no feature contract for {feats_scp} (no feature_contract.yaml or feats_conf.yaml next to "
-                    "it, not an ESPnet TTS decode directory): assuming raw log-mel with the vocoder's settings"
+            if contract is None and not assume_raw:
+                raise ContractError(
+                    f"no feature contract for {feats_scp} (no feature_contract.yaml or feats_conf.yaml next to it, "
+                    "not an ESPnet TTS decode directory): declare its features with --feats_contract FILE (their "
+                    "feats_conf.yaml / feature_contract.yaml, or the TTS config.yaml), or --assume_raw_features true "
+                    "if they are raw log-mel with exactly the vocoder's settings"
                 )
+            if contract is None:
+                logging.info(f"{feats_scp}: declared raw log-mel with the vocoder's settings (--assume_raw_features)")
         conversion = self.conversion_from(contract if contract is not None else self.contract)
         logging.info(conversion.describe())
         return contract, conversion
@@ -289,15 +310,17 @@ class Vocoder:
         contract: Optional[FeatureContract] = None,
         keys: Optional[Set[str]] = None,
         dtype: torch.dtype = torch.float32,
+        assume_raw: bool = False,
     ) -> Iterator[Tuple[str, np.ndarray]]:
         """Synthesise every utterance of a feats.scp (Kaldi ark or ESPnet npy).
 
-        The contract is checked before the first utterance is read (see :meth:`resolve_contract`).
+        The contract is checked before the first utterance is read (see :meth:`resolve_contract`,
+        also for ``assume_raw``).
 
         Yields:
             Utterance id and waveform (frames * hop_length,).
         """
-        _, conversion = self.resolve_contract(feats_scp, contract)
+        _, conversion = self.resolve_contract(feats_scp, contract, assume_raw)
         for utt, feats in read_feats_scp(feats_scp, keys):
             if feats.ndim != 2 or feats.shape[1] != self.n_mels:
                 raise ValueError(f"{utt}: features have shape {feats.shape}; the vocoder expects (frames, {self.n_mels})")

@@ -26,6 +26,7 @@ from espnet_hifigan.contract import (
     Normalization,
     load_mapping,
 )
+from espnet_hifigan.model_files import load_state_dict
 from espnet_hifigan.mvn import STATS_FILE, stats_npz_bytes
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def read_packed(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]
     """Config, state dict and the vocoder's own normalisation of a packed model."""
     with zipfile.ZipFile(path) as zf:
         config = yaml.safe_load(zf.read(PACK_CONFIG))
-        state = torch.load(io.BytesIO(zf.read(PACK_MODEL)), map_location="cpu", weights_only=True)
+        state = load_state_dict(f"{path}:{PACK_MODEL}", "packed model", data=zf.read(PACK_MODEL))
         contract = yaml.safe_load(zf.read(PACK_CONTRACT)) if PACK_CONTRACT in zf.namelist() else {}
     norm = contract.get(VOCODER_NORMALIZE_KEY)
     return config, state, None if norm is None else Normalization.from_dict(norm)
@@ -136,7 +137,7 @@ def pack_model(train_config: PathLike, model_file: PathLike, outpath: PathLike) 
         The written path.
     """
     config = load_mapping(train_config)
-    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    state = load_state_dict(model_file)
     stats_bytes = None
     if config.get("normalize") is not None:
         stats_file = Path(config["normalize_conf"]["stats_file"])

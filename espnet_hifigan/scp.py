@@ -93,9 +93,10 @@ def read_feats_scp(
         Utterance id and float32 features (frames, dims).
 
     Raises:
-        ValueError: naming the scp line that is malformed or cannot be read.
+        ValueError: naming the scp line that is malformed, repeats an utterance id or cannot be read.
     """
     scp_dirs = [Path(path).resolve().parent] + ([Path(origin).resolve().parent] if origin is not None else [])
+    seen: Dict[str, int] = {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
@@ -105,6 +106,9 @@ def read_feats_scp(
             if len(parts) != 2:
                 raise ValueError(f"{path}:{lineno}: expected '<utt> <path>', got {line!r}")
             utt, value = parts
+            if utt in seen:
+                raise ValueError(f"{path}:{lineno}: utterance {utt} appears twice (first on line {seen[utt]})")
+            seen[utt] = lineno
             if keys is not None and utt not in keys:
                 continue
             value = resolve_scp_path(value, scp_dirs)

@@ -117,6 +117,9 @@ def feats_scps(synthetic_corpus, tmp_path_factory) -> dict:
             npy_lines.append(f"{utt} {root / (utt + '.npy')}\n")
             frames[utt] = feats.shape[0]
     (root / "npy.scp").write_text("".join(npy_lines))
+    from espnet_hifigan.contract import FeatureContract
+
+    FeatureContract.from_logmel(extractor.get_parameters()).save_feats_conf(root / "feats_conf.yaml")
     return dict(ark=root / "feats.scp", npy=root / "npy.scp", frames=frames)
 
 
@@ -154,6 +157,7 @@ def test_inference_rejects_wrong_feature_dims(trained, tmp_path):
         "--train_config", trained / "config.yaml",
         "--model_file", trained / "1epoch.pth",
         "--feats_scp", bad / "feats.scp",
+        "--assume_raw_features", "true",
         "--output_dir", out,
         check=False,
     )

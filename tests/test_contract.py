@@ -327,7 +327,11 @@ def test_check_training_data_stops_on_other_features(tmp_path):
         return [[str(d / "wav.scp"), "speech", "sound"], [str(d / "feats.scp"), "feats", "kaldi_ark"]]
 
     assert check_training_data(dict(config, train_data_path_and_name_and_type=entries(good),
-                                    valid_data_path_and_name_and_type=entries(bare))) == [str(bare / "feats.scp")]
+                                    valid_data_path_and_name_and_type=entries(bare),
+                                    assume_raw_features=True)) == [str(bare / "feats.scp")]
+    with pytest.raises(ContractError, match="assume_raw_features"):  # undeclared: refused
+        check_training_data(dict(config, train_data_path_and_name_and_type=entries(good),
+                                 valid_data_path_and_name_and_type=entries(bare)))
     with pytest.raises(ContractMismatch, match="fmax"):
         check_training_data(dict(config, train_data_path_and_name_and_type=entries(good),
                                  valid_data_path_and_name_and_type=entries(bad)))

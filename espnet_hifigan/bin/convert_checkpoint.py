@@ -27,12 +27,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import torch
 import yaml
 
 from espnet_hifigan.api import Vocoder
 from espnet_hifigan.contract import ContractError, FeatureContract
 from espnet_hifigan.formats.espnet_layout import UnsupportedConversion, convert_espnet_generator, espnet_generator_state
+from espnet_hifigan.model_files import load_weights
 from espnet_hifigan.packing import pack_loaded_vocoder
 
 TYPES = ("auto", "official", "pwg", "espnet", "espnet_generator", "ours")
@@ -76,7 +76,7 @@ def load(args: argparse.Namespace) -> Vocoder:
     with open(args.generator_params, encoding="utf-8") as f:
         params = yaml.safe_load(f)
     contract = FeatureContract.load(args.feats_contract)
-    state = espnet_generator_state(torch.load(args.input, map_location="cpu", weights_only=True))
+    state = espnet_generator_state(load_weights(args.input, "checkpoint"))
     # A generator trained on normalised features: the vocoder normalises raw ones itself.
     norm = contract.normalize
     mean = std = None

@@ -212,7 +212,7 @@ def align(args: argparse.Namespace) -> List[Reconciled]:
 
 def finetune_config(args: argparse.Namespace) -> Dict[str, Any]:
     """Write the fine-tuning config (see the module docstring); return it."""
-    import torch
+    from espnet_hifigan.model_files import load_weights
 
     with open(args.pretrained_config, encoding="utf-8") as f:
         pretrained = yaml.safe_load(f)
@@ -246,7 +246,7 @@ def finetune_config(args: argparse.Namespace) -> Dict[str, Any]:
             raise GTAError(f"normalisation stats {stats} of {args.pretrained_config} not found")
         config["normalize_conf"] = dict(config["normalize_conf"], stats_file=str(resolved.resolve()))
     model = Path(args.pretrained_model).absolute()
-    state = torch.load(model, map_location="cpu", weights_only=True)
+    state = load_weights(model, "TTS model file")
     if any(k.startswith("discriminator.") for k in state):
         config["init_param"] = [str(model)]
     else:

@@ -12,7 +12,16 @@ or by the TTS ``config.yaml`` above an ESPnet
 ``tts_inference`` output (``<tts_exp>/<decode>/<set>/{norm,denorm}/feats.scp``). Before anything is
 written it is compared with the vocoder's: any difference but normalisation stops decoding with a
 table of the differing fields (exit 1); TTS-normalised features are de-normalised with the TTS
-statistics (the vocoder normalises raw features itself), which is logged.
+statistics (the vocoder normalises raw features itself), which is logged. Features that no
+contract describes are refused unless ``--assume_raw_features true`` declares them raw log-mel
+with the vocoder's settings. A vocoder with normalisation statistics also compares the first
+utterances' per-bin mean with its own (``--check_feats_stats``): a wrong log base or normalised
+features stop decoding with the numbers shown.
+
+Bad input stops decoding with one line naming the utterance (exit 1, nothing written): a repeated
+utterance id, features with no frames or NaN/Inf values, audio with NaN/Inf samples;
+``--skip_bad_utts true`` skips such utterances instead (listed in the log and in
+``timing.json``'s ``skipped``).
 """
 
 from __future__ import annotations
@@ -25,16 +34,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from itertools import chain, islice
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from espnet_hifigan.api import Vocoder
-from espnet_hifigan.scp import read_feats_scp, read_key_file, write_scp
+from espnet_hifigan.input_checks import STATS_CHECK_UTTS, audio_problem, check_feature_statistics, feature_problem
+from espnet_hifigan.scp import read_feats_scp, read_key_file, read_scp, write_scp
 from espnet_hifigan.streaming import synthesise_in_chunks
 from espnet_hifigan.contract import ContractError, load_contract_for_scp
+from espnet2.utils.types import str2bool
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -59,6 +71,26 @@ def get_parser() -> argparse.ArgumentParser:
         help="The scp --feats_scp was split from: its contract is discovered, and relative paths "
         "resolved, next to it",
     )
+    parser.add_argument(
+        "--assume_raw_features",
+        type=str2bool,
+        default=False,
+        help="true: features without any contract (--feats_contract, or a contract file next to the scp) are "
+        "taken as raw log-mel with the vocoder's settings; false: such features are refused",
+    )
+    parser.add_argument(
+        "--check_feats_stats",
+        type=str2bool,
+        default=True,
+        help=f"Compare the per-bin mean of the first {STATS_CHECK_UTTS} utterances with the vocoder's "
+        "normalisation statistics and stop on a gross mismatch (wrong log base, normalised features)",
+    )
+    parser.add_argument(
+        "--skip_bad_utts",
+        type=str2bool,
+        default=False,
+        help="true: skip (and list) utterances with no frames or NaN/Inf values; false: stop on the first",
+    )
     parser.add_argument("--key_file", default=None, help="Decode only the utterances listed (first column)")
     parser.add_argument("--output_dir", required=True, help="Where wav/, wav.scp and timing.json go")
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: the first visible GPU")
@@ -81,12 +113,15 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _wav_items(wav_scp: str, vocoder: Vocoder) -> Iterator[Tuple[str, np.ndarray]]:
+def _wav_items(wav_scp: str, vocoder: Vocoder, keys: Optional[set]) -> Iterator[Tuple[str, np.ndarray, Optional[str]]]:
+    """``(utt, features, problem)`` of the audio of a wav.scp (features ``None`` when ``problem``)."""
     with open(wav_scp, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             utt, path = line.strip().split(maxsplit=1)
+            if keys is not None and utt not in keys:
+                continue
             try:
                 wav, fs = sf.read(path, dtype="float32", always_2d=False)
             except Exception as e:  # noqa: BLE001 - re-raised with the utterance named
@@ -95,7 +130,30 @@ def _wav_items(wav_scp: str, vocoder: Vocoder) -> Iterator[Tuple[str, np.ndarray
                 raise ValueError(f"{wav_scp}:{lineno}: {utt} has {wav.shape[1]} channels; expected mono")
             if fs != vocoder.fs:
                 raise ValueError(f"{wav_scp}:{lineno}: {utt} is sampled at {fs} Hz; the vocoder expects {vocoder.fs} Hz")
-            yield utt, vocoder.features(wav)
+            problem = audio_problem(wav)
+            yield utt, None if problem else vocoder.features(wav), problem
+
+
+def _good_items(
+    items: Iterable[Tuple[str, Optional[np.ndarray], Optional[str]]], scp: str, skip: bool, skipped: List[str]
+) -> Iterator[Tuple[str, np.ndarray]]:
+    """The utterances that can be synthesised; the others stop decoding (or, ``skip``, are listed)."""
+    for utt, feats, problem in items:
+        if problem is None:
+            problem = feature_problem(feats)
+        if problem is None:
+            yield utt, feats
+        elif skip:
+            logging.warning(f"{utt}: {problem}; skipped (--skip_bad_utts)")
+            skipped.append(utt)
+        else:
+            raise ValueError(f"{utt} ({scp}): {problem}; fix or remove it, or pass --skip_bad_utts true to skip it")
+
+
+def _checked_shape(utt: str, feats: np.ndarray, n_mels: int) -> np.ndarray:
+    if feats.ndim != 2 or feats.shape[1] != n_mels:
+        raise ValueError(f"{utt}: features have shape {feats.shape}; the vocoder expects (frames, {n_mels})")
+    return feats
 
 
 def decode(args: argparse.Namespace) -> dict:
@@ -105,16 +163,33 @@ def decode(args: argparse.Namespace) -> dict:
         raise RuntimeError("--ngpu > 0 but no CUDA device is visible")
     vocoder = Vocoder.from_pretrained(args.train_config or args.model_file, None if args.train_config is None else args.model_file, device)
     keys = read_key_file(args.key_file)
+    scp = args.feats_scp or args.wav_scp
+    # Checked before any output exists: repeated ids (also across the jobs split from --origin_scp),
+    # a key file matching nothing and a contract mismatch write nothing.
+    ids = read_scp(scp, "feats" if args.feats_scp else "wav")
+    if args.origin_scp is not None:
+        read_scp(args.origin_scp, "feats")
+    if keys is not None and not keys & set(ids):
+        raise ValueError(f"--key_file {args.key_file} matches none of the {len(ids)} utterances of {scp}")
+    skipped: List[str] = []
     if args.feats_scp:
-        # Checked before any output exists: a mismatch writes nothing.
         origin = args.origin_scp or args.feats_scp
         _, conversion = vocoder.resolve_contract(
-            origin, None if args.feats_contract is None else load_contract_for_scp(args.feats_contract, origin)
+            origin,
+            None if args.feats_contract is None else load_contract_for_scp(args.feats_contract, origin),
+            assume_raw=args.assume_raw_features,
         )
-        items = read_feats_scp(args.feats_scp, keys, origin=args.origin_scp)
+        raw = ((utt, feats, None) for utt, feats in read_feats_scp(args.feats_scp, keys, origin=args.origin_scp))
+        items = _good_items(raw, scp, args.skip_bad_utts, skipped)
+        items = ((utt, _checked_shape(utt, feats, vocoder.n_mels)) for utt, feats in items)
+        items = ((utt, conversion(feats)) for utt, feats in items)
+        if args.check_feats_stats:
+            head = list(islice(items, STATS_CHECK_UTTS))
+            stats = [None if t is None else t.cpu().numpy() for t in (vocoder.mean, vocoder.std)]
+            check_feature_statistics([f for _, f in head], *stats, origin)
+            items = chain(head, items)
     else:
-        conversion = None
-        items = _wav_items(args.wav_scp, vocoder)
+        items = _good_items(_wav_items(args.wav_scp, vocoder, keys), scp, args.skip_bad_utts, skipped)
     if args.backend != "pytorch":
         from espnet_hifigan.export import ExportedVocoder
 
@@ -128,14 +203,6 @@ def decode(args: argparse.Namespace) -> dict:
         lines: List[Tuple[str, str]] = []
         audio_sec = compute_sec = 0.0
         for utt, feats in items:
-            if keys is not None and utt not in keys:
-                continue
-            if feats.ndim != 2 or feats.shape[1] != vocoder.feats_extract.n_mels:
-                raise ValueError(
-                    f"{utt}: features have shape {feats.shape}; the vocoder expects (frames, {vocoder.feats_extract.n_mels})"
-                )
-            if conversion is not None:
-                feats = conversion(feats)
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -168,7 +235,10 @@ def decode(args: argparse.Namespace) -> dict:
         device=device_name,
         dtype=args.dtype,
         backend=args.backend,
+        skipped=skipped,
     )
+    if skipped:
+        logging.warning(f"skipped {len(skipped)} bad utterances (--skip_bad_utts): {' '.join(skipped)}")
     write_scp(output_dir / "wav.scp", lines)
     (output_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
     logging.info(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, List, Mapping
 
-from espnet_hifigan.contract.base import PathLike
+from espnet_hifigan.contract.base import ContractError, PathLike
 from espnet_hifigan.contract.discovery import discover_contract
 from espnet_hifigan.contract.model import CONTRACT_FILE, FeatureContract
 from espnet_hifigan.contract.normalization import vocoder_normalization
@@ -33,16 +33,19 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
     For every ``feats`` entry of ``train_data_path_and_name_and_type`` and
     ``valid_data_path_and_name_and_type``, the contract next to its scp (``feature_contract.yaml``
     or ``feats_conf.yaml``, see :func:`discover_contract`) must equal the model's: raw log-mel
-    made with ``feats_extract_conf``.
+    made with ``feats_extract_conf``. An scp without a contract is refused unless the config
+    declares such features raw log-mel with the model's settings (``assume_raw_features: true``).
 
     Args:
         config: The training configuration (``vars(args)``).
 
     Returns:
-        The scp files that carry no contract (unchecked; worth a warning).
+        The scp files that carry no contract, declared raw by ``assume_raw_features`` (unchecked;
+        worth a warning).
 
     Raises:
         ContractMismatch: a data set's features differ from the model's settings.
+        ContractError: an scp carries no contract and ``assume_raw_features`` is not set.
     """
     target = FeatureContract.from_train_config(config, source="the training config's feats_extract_conf")
     unchecked = []
@@ -51,6 +54,12 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
             if name != "feats":
                 continue
             contract = discover_contract(path)
+            if contract is None and not config.get("assume_raw_features"):
+                raise ContractError(
+                    f"{path} ({key.split('_')[0]} data) has no feature contract next to it (feats_conf.yaml or "
+                    "feature_contract.yaml): extract the features with extract_feats.py (it writes one), or train "
+                    "with --assume_raw_features true if they are raw log-mel with exactly this feats_extract_conf"
+                )
             if contract is None:
                 unchecked.append(str(path))
                 continue

@@ -150,7 +150,9 @@ def load_espnet_gan_tts(
         raise UnsupportedConversion(f"{config_file}: use_pqmf (multi-band) vocoders are not supported")
     contract = tts_contract(config_file)
     params = dict(tts_conf.get("vocoder_params") or defaults["vocoder_params"], in_channels=contract.n_mels)
-    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    from espnet_hifigan.model_files import load_weights
+
+    state = load_weights(model_file, "checkpoint")
     gen_state = espnet_generator_state(state, "tts.generator.vocoder.")
     normalization = None
     mean = std = None

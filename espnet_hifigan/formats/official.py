@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Mapping, Tuple, Union
 
-import torch
-
 from espnet_hifigan.contract.base import PathLike, load_mapping
 from espnet_hifigan.contract.model import FeatureContract
 from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.model_files import load_weights
 
 # The official mel (meldataset.mel_spectrogram): reflect padding of (n_fft - hop) / 2 each side
 # with center=False, magnitude sqrt(power + 1e-9), mel floor 1e-5, natural log; fmin/fmax are
@@ -91,7 +90,7 @@ def load_official_generator(
     """
     config = official_config_to_ours(load_mapping(config_json), source=str(config_json))
     generator = HiFiGANGenerator(in_channels=config["feats_extract_conf"]["n_mels"], **config["generator_conf"])
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_weights(checkpoint, "checkpoint")
     if "generator" not in state:
         raise KeyError(f"{checkpoint} has no 'generator' entry (keys: {sorted(state)[:5]})")
     generator.load_state_dict(state["generator"])

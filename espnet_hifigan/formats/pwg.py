@@ -19,6 +19,7 @@ import yaml
 from espnet_hifigan.contract.base import PathLike, load_mapping
 from espnet_hifigan.contract.model import FeatureContract
 from espnet_hifigan.contract.normalization import Normalization
+from espnet_hifigan.model_files import load_weights
 from espnet_hifigan.formats.espnet_layout import (
     StateDict,
     UnsupportedConversion,
@@ -114,7 +115,7 @@ def load_parallel_wavegan(
     generator_type = config.get("generator_type", "ParallelWaveGANGenerator")
     if generator_type != PWG_GENERATOR_TYPE:
         raise UnsupportedConversion(f"{config_file}: generator_type {generator_type!r} is not {PWG_GENERATOR_TYPE}")
-    blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    blob = load_weights(checkpoint, "checkpoint")
     try:
         state = dict(blob["model"]["generator"])
     except (KeyError, TypeError) as e:

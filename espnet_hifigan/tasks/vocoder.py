@@ -17,6 +17,7 @@ from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str2bool
 from typeguard import typechecked
 
 from espnet_hifigan.contract import ContractError, check_training_data, write_vocoder_contract
@@ -76,6 +77,13 @@ class VocoderTask(AbsTask):
             default=get_default_kwargs(ESPnetHiFiGANModel),
             help="The keyword arguments for the model class.",
         )
+        group.add_argument(
+            "--assume_raw_features",
+            type=str2bool,
+            default=False,
+            help="true: feats.scp training data without a feature contract next to it (feats_conf.yaml) is "
+            "taken as raw log-mel of feats_extract_conf; false: such data is refused",
+        )
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
 
@@ -90,7 +98,7 @@ class VocoderTask(AbsTask):
         if not args.collect_stats and not args.print_config:
             try:
                 for scp in check_training_data(vars(args)):
-                    logging.warning(f"{scp}: no feature contract next to it; its settings are not checked")
+                    logging.warning(f"{scp}: no feature contract; declared raw (--assume_raw_features), not checked")
             except ContractError as e:
                 logging.error(str(e))
                 sys.exit(1)
