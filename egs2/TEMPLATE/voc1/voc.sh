@@ -433,7 +433,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         if [ -f "$(dirname "${scp}")/feats_conf.yaml" ]; then
             conf_dirs+=("$(dirname "${scp}")")
         else
-            log "WARNING: no feats_conf.yaml next to ${scp}; cannot check its feature settings"
+            log "no feats_conf.yaml next to ${scp}: declare it with --inference_args '--feats_contract F' or '--assume_raw_features true'"
         fi
     done
     if [ "${#conf_dirs[@]}" -gt 0 ]; then
