@@ -74,6 +74,13 @@ def chained(recipe) -> Path:
     return recipe
 
 
+def _one(parent: Path, pattern: str) -> Path:
+    """The one directory under ``parent`` matching ``pattern`` (chain.sh keys them by the TTS: <name>_<hash>)."""
+    found = sorted(parent.glob(pattern))
+    assert len(found) == 1, found
+    return found[0]
+
+
 def _wavs(decode_dir: Path, base: Path | None = None) -> Dict[str, np.ndarray]:
     """Waveforms of a decode dir's wav.scp (relative paths are relative to ``base``)."""
     out = {}
@@ -113,7 +120,7 @@ def test_tts_contract_derived_from_its_config(recipe):
 # ------------------------------------------------------------------------------ chain.sh
 def test_chain_decodes_tts_outputs(chained):
     log = (chained / "chain.log").read_text()
-    out = chained / "exp/voc_debug/chain_tts_tiny" / f"decode_{_best(chained / 'exp/voc_debug')[:-4]}" / TTS_DECODE / "test"
+    out = _one(chained / "exp/voc_debug", "chain_tts_tiny_*") / f"decode_{_best(chained / 'exp/voc_debug')[:-4]}" / TTS_DECODE / "test"
     wavs = _wavs(out, chained)
     denorm = dict(read_feats_scp(chained / TTS_EXP / TTS_DECODE / "test/denorm/feats.scp"))
     assert set(wavs) == set(denorm)
@@ -126,7 +133,7 @@ def test_chain_decodes_tts_outputs(chained):
 
 
 def test_chain_builds_length_reconciled_gta_sets(chained):
-    gta = chained / "exp/voc_debug/chain_tts_tiny/gta"
+    gta = _one(chained / "exp/voc_debug", "chain_tts_tiny_*") / "gta"
     for dset, n in (("train", 5), ("test", 2)):
         feats = dict(read_feats_scp(gta / dset / "feats.scp"))
         tf = dict(read_feats_scp(gta / "tts_inference" / dset / "denorm/feats.scp"))
@@ -150,7 +157,7 @@ def test_chain_builds_length_reconciled_gta_sets(chained):
 
 def test_chain_finetunes_from_the_pretrained_vocoder(chained):
     pretrained = chained / "exp/voc_debug"
-    finetuned = chained / "exp/voc_debug_gta_tts_tiny"
+    finetuned = _one(chained / "exp", "voc_debug_gta_tts_tiny_*")
     config = yaml.safe_load((finetuned / "config.yaml").read_text())
     assert config["init_param"] == [str((pretrained / _best(pretrained)).absolute())]
     assert config["optim_conf"]["lr"] == 2.0e-4 and config["optim_conf"]["betas"] == [0.8, 0.99]
@@ -166,9 +173,9 @@ def test_chain_finetunes_from_the_pretrained_vocoder(chained):
 
 
 def test_chain_decodes_again_with_the_finetuned_vocoder(chained):
-    finetuned = chained / "exp/voc_debug_gta_tts_tiny"
-    out = finetuned / "chain_tts_tiny" / f"decode_{_best(finetuned)[:-4]}" / TTS_DECODE / "test"
-    first = chained / "exp/voc_debug/chain_tts_tiny" / f"decode_{_best(chained / 'exp/voc_debug')[:-4]}" / TTS_DECODE / "test"
+    finetuned = _one(chained / "exp", "voc_debug_gta_tts_tiny_*")
+    out = _one(finetuned, "chain_tts_tiny_*") / f"decode_{_best(finetuned)[:-4]}" / TTS_DECODE / "test"
+    first = _one(chained / "exp/voc_debug", "chain_tts_tiny_*") / f"decode_{_best(chained / 'exp/voc_debug')[:-4]}" / TTS_DECODE / "test"
     after, before = _wavs(out, chained), _wavs(first, chained)
     assert set(after) == set(before)
     assert any(not np.array_equal(after[u], before[u]) for u in after)
@@ -196,8 +203,8 @@ def test_chain_stops_on_fmax_mismatch_before_decoding(recipe, stages):
     assert proc.returncode != 0
     log = proc.stdout + proc.stderr
     assert re.search(r"^fmax\s+\|\s+7600\.0\s+\|\s+8000\.0", log, re.M), log[-3000:]
-    assert not list((voc / "chain_tts_tiny").rglob("*.wav"))
-    assert not list((voc / "chain_tts_tiny").rglob("wav.scp"))
+    assert not list(voc.glob("chain_tts_tiny*/**/*.wav"))
+    assert not list(voc.glob("chain_tts_tiny*/**/wav.scp"))
 
 
 def test_voc_inference_refuses_natural_log_vocoder(recipe, tmp_path):
@@ -224,7 +231,7 @@ def test_voc_sh_chains_as_stages_9_and_10(recipe):
     log = proc.stdout + proc.stderr
     assert f"--fs 22050 -> 16000 (from {TTS_EXP}/config.yaml)" in log
     assert "Chain stage 1" in log and "Chain stage 2" in log and "Chain stage 3" not in log
-    assert len(list((voc / "chain_tts_tiny").rglob("*.wav"))) == 2
+    assert len(list(_one(voc, "chain_tts_tiny_*").rglob("*.wav"))) == 2
 
 
 # ------------------------------------------------------------------------------ normalisation only

@@ -21,7 +21,10 @@
 #                  --finetune_config -> <finetune_exp>/
 #   5 decode       the TTS outputs again, with the fine-tuned vocoder
 #                  -> <finetune_exp>/chain_<tts>/decode_<model>/<decode>/<set>/
-#   (<chain_dir> = <voc_exp>/chain_<basename of tts_exp>)
+#   (<tts> = <basename of tts_exp>_<first 8 hex digits of the sha256 of its absolute path>, so that
+#   two TTS experiments of the same name get their own directories; <chain_dir> =
+#   <voc_exp>/chain_<tts>. <chain_dir>/tts_exp and <finetune_exp>/tts_exp record the TTS
+#   experiment; a directory recorded for another one is refused.)
 #
 # Options:
 #   --stage N, --stop_stage N   stage range (default: 1, 10000)
@@ -55,7 +58,7 @@
 #   --gta_griffin_lim_iters N   Griffin-Lim iterations of the throw-away waveforms tts_inference
 #                               writes in stage 3 (default: 1)
 #   --finetune_config FILE      training sections (default: <repo>/conf/hifigan_finetune_gta.yaml)
-#   --finetune_exp DIR          fine-tuning experiment (default: <voc_exp>_gta_<basename of tts_exp>)
+#   --finetune_exp DIR          fine-tuning experiment (default: <voc_exp>_gta_<tts>)
 #   --finetune_args STR         extra options of espnet_hifigan.bin.voc_train (default: "")
 
 # shellcheck source-path=SCRIPTDIR
@@ -99,6 +102,7 @@ recipe_options "$@"
 [ -f "${tts_exp}/config.yaml" ] || fail "${tts_exp}/config.yaml not found (is --tts_exp an ESPnet TTS experiment?)"
 [ -f "${voc_exp}/config.yaml" ] || fail "${voc_exp}/config.yaml not found (is --voc_exp a vocoder experiment?)"
 check_uint ngpu inference_nj gta_max_frame_diff gta_griffin_lim_iters
+check_stage_range 5
 [ "${inference_nj}" -ge 1 ] || fail "--inference_nj must be >= 1"
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 3 ]; then
     [ -n "${gta_train_set}" ] && [ -n "${gta_valid_set}" ] || fail "--gta_train_set and --gta_valid_set are required for stages 3-4"
@@ -115,10 +119,24 @@ tts_recipe_dir="${tts_recipe_dir:-${tts_exp}/../..}"
 [ -d "${tts_recipe_dir}" ] || fail "--tts_recipe_dir ${tts_recipe_dir} is not a directory"
 tts_recipe_dir="$(readlink -f "${tts_recipe_dir}")"
 tts_data_dir="${tts_data_dir:-${tts_recipe_dir}/dump/raw}"
-tts_tag="$(basename "${tts_exp}")"
+tts_exp_abs="$(readlink -f "${tts_exp}")"
+tts_tag="$(basename "${tts_exp_abs}")_$(printf '%s' "${tts_exp_abs}" | sha256sum | cut -c1-8)"
 chain_dir="${voc_exp}/chain_${tts_tag}"
 gta_dir="${chain_dir}/gta"
 finetune_exp="${finetune_exp:-${voc_exp}_gta_${tts_tag}}"
+# claim_for_tts <dir>: record the TTS experiment in <dir>/tts_exp; refuse a directory recorded for another.
+claim_for_tts() {
+    if [ -f "$1/tts_exp" ]; then
+        [ "$(cat "$1/tts_exp")" = "${tts_exp_abs}" ] || fail "$1 holds the chaining after the TTS" \
+            "$(cat "$1/tts_exp") (see $1/tts_exp), not ${tts_exp_abs}; give another --voc_exp/--finetune_exp or remove it"
+    else
+        mkdir -p "$1"
+        echo "${tts_exp_abs}" >"$1/tts_exp"
+    fi
+}
+for d in "${chain_dir}" "${finetune_exp}"; do
+    if [ -f "${d}/tts_exp" ]; then claim_for_tts "${d}"; fi
+done
 
 # TTS output sets to decode (relative to tts_exp): given, or found.
 if [ "${#tts_decode_dirs_arr[@]}" -eq 0 ]; then
@@ -138,24 +156,28 @@ decode_tts_outputs() {
     [ "${#tts_decode_dirs_arr[@]}" -gt 0 ] || fail "no TTS outputs (<decode>/<set>/{norm,denorm}/feats.scp) under ${tts_exp}; run its decoding, or give --tts_decode_dirs"
     for d in "${tts_decode_dirs_arr[@]}"; do
         out="${root}/${d}"
-        rm -rf "${out}"
-        mkdir -p "${out}"
-        # The contract picks denorm/ or norm/ and stops on a mismatch, before anything is decoded.
+        # The contract picks denorm/ or norm/ and stops on a mismatch, before anything is decoded;
+        # it joins the decoding's outputs when those are complete.
+        stage_dir_begin "${out}.contract"
+        contract="${stage_tmp}/feats_contract.yaml"
         scp="$("${python_arr[@]}" -m espnet_hifigan.bin.tts_contract --tts_config "${tts_exp}/config.yaml" \
-            --vocoder "${exp}/config.yaml" --decode_dir "${tts_exp}/${d}" --output_contract "${out}/feats_contract.yaml")" \
-            || { rm -rf "${out}"; fail "${tts_exp}/${d}: the TTS features do not fit the vocoder ${exp} (see above)"; }
+            --vocoder "${exp}/config.yaml" --decode_dir "${tts_exp}/${d}" --output_contract "${contract}")" \
+            || fail "${tts_exp}/${d}: the TTS features do not fit the vocoder ${exp} (see above)"
         decode_feats_scp "${d}" "${scp}" "${out}" "${exp}/config.yaml" "${exp}/${model}" \
-            --feats_contract "${out}/feats_contract.yaml" "${inference_args_arr[@]}"
+            --feats_contract "${contract}" "${inference_args_arr[@]}"
+        mv "${contract}" "${out}/feats_contract.yaml"
     done
 }
 
 # ---------------------------------------------------------------------------------------------
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     begin_stage 1 "Feature contract: ${tts_exp}/config.yaml vs ${voc_exp}/config.yaml"
-    mkdir -p "${chain_dir}"
+    claim_for_tts "${chain_dir}"
+    stage_dir_begin "${chain_dir}/contract"
     "${python_arr[@]}" -m espnet_hifigan.bin.tts_contract --tts_config "${tts_exp}/config.yaml" \
-        --vocoder "${voc_exp}/config.yaml" --write_tts_contract "${chain_dir}/tts_feature_contract.yaml" \
+        --vocoder "${voc_exp}/config.yaml" --write_tts_contract "${stage_tmp}/tts_feature_contract.yaml" \
         || fail "the TTS ${tts_exp} and the vocoder ${voc_exp} use different features (table above)"
+    mv "${stage_tmp}/tts_feature_contract.yaml" "${chain_dir}/tts_feature_contract.yaml"
     end_stage 1
 fi
 
@@ -167,6 +189,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     begin_stage 2 "Decoding the TTS outputs of ${tts_exp} with ${voc_exp}/${inference_model}"
+    claim_for_tts "${chain_dir}"
     decode_tts_outputs "${voc_exp}" "${inference_model}" "${chain_dir}/decode_${inference_model%.pth}"
     end_stage 2
 fi
@@ -175,6 +198,7 @@ fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     begin_stage 3 "Teacher-forced mels of ${gta_train_set} and ${gta_valid_set} with ${tts_exp}/${tts_inference_model}"
     [ -f "${tts_exp}/${tts_inference_model}" ] || fail "TTS checkpoint ${tts_exp}/${tts_inference_model} not found (--tts_inference_model)"
+    claim_for_tts "${chain_dir}"
     mkdir -p "${gta_dir}"
     # tts_inference always vocodes with Griffin-Lim when no vocoder is given; those waveforms are
     # thrown away, so make them cheap.
@@ -239,7 +263,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     for d in "${train_dir}" "${valid_dir}"; do
         [ -f "${d}/feats.scp" ] || fail "${d}/feats.scp not found; run stage 3 first"
     done
-    mkdir -p "${finetune_exp}"
+    claim_for_tts "${finetune_exp}"
     "${python_arr[@]}" -m espnet_hifigan.bin.gta finetune_config --pretrained_config "${voc_exp}/config.yaml" \
         --pretrained_model "${voc_exp}/${pretrained_model}" --finetune_config "${finetune_config}" \
         --data_dirs "${train_dir}" "${valid_dir}" --output "${finetune_exp}/finetune.yaml" \

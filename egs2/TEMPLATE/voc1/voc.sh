@@ -83,6 +83,8 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/common.sh"
 # shellcheck source=utils/decode.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/decode.sh"
+# shellcheck source=utils/feats_jobs.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/feats_jobs.sh"
 run_args="$(printf '%q ' "$0" "$@")"
 
 # General
@@ -133,6 +135,7 @@ recipe_options "$@"
 [ -n "${train_set}" ] || fail "--train_set is required"
 [ -n "${valid_set}" ] || fail "--valid_set is required"
 check_uint nj inference_nj ngpu num_nodes n_fft n_shift n_mels fs
+check_stage_range "$((${#tts_exp} > 0 ? 13 : 8))" "stages 9-13 run with --tts_exp"
 [ "${nj}" -ge 1 ] && [ "${inference_nj}" -ge 1 ] && [ "${num_nodes}" -ge 1 ] \
     || fail "--nj, --inference_nj and --num_nodes must be >= 1"
 if [ "${stop_stage}" -ge 3 ] && [ -z "${train_config}" ]; then
@@ -226,7 +229,8 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         logdir="${dump}/logdir/format_wav"
         "${python_arr[@]}" -m espnet_hifigan.bin.validate_data_dir "${data}" \
             || fail "${data} is not a valid data directory (see above)"
-        rm -rf "${dump}"
+        stage_dir_begin "${dump}"
+        rm -rf "${logdir}"
         mkdir -p "${logdir}"
         if [ -f "${data}/segments" ]; then
             keys="${data}/segments"
@@ -244,19 +248,18 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         if ! "${train_cmd_arr[@]}" JOB=1:"${_nj}" "${logdir}/format_wav.JOB.log" \
             "${python_arr[@]}" -m espnet_hifigan.bin.format_wav "${seg_opts[@]}" \
             --fs "${fs}" --audio_format "${audio_format}" --multi_channel "${multi_channel}" \
-            --out_dir "${dump}/data/format.JOB" --out_scp "${logdir}/wav.JOB.scp" \
+            --out_dir "${stage_tmp}/data/format.JOB" --out_scp "${logdir}/wav.JOB.scp" \
             --out_utt2num_samples "${logdir}/utt2num_samples.JOB"; then
-            rm -rf "${dump}/data"
             fail "audio formatting of ${dset} failed; see ${logdir}/format_wav.*.log"
         fi
-        for n in $(seq "${_nj}"); do cat "${logdir}/wav.${n}.scp"; done | sort >"${dump}/.wav.scp.tmp"
-        for n in $(seq "${_nj}"); do cat "${logdir}/utt2num_samples.${n}"; done | sort >"${dump}/utt2num_samples"
+        for n in $(seq "${_nj}"); do cat "${logdir}/wav.${n}.scp"; done | sort >"${stage_tmp}/wav.scp"
+        for n in $(seq "${_nj}"); do cat "${logdir}/utt2num_samples.${n}"; done | sort >"${stage_tmp}/utt2num_samples"
         for f in utt2spk spk2utt text; do
-            if [ -f "${data}/${f}" ]; then cp "${data}/${f}" "${dump}/${f}"; fi
+            if [ -f "${data}/${f}" ]; then cp "${data}/${f}" "${stage_tmp}/${f}"; fi
         done
-        echo raw >"${dump}/feats_type"
-        echo "${audio_format}" >"${dump}/audio_format"
-        mv "${dump}/.wav.scp.tmp" "${dump}/wav.scp"
+        echo raw >"${stage_tmp}/feats_type"
+        echo "${audio_format}" >"${stage_tmp}/audio_format"
+        stage_dir_commit "${stage_tmp}" "${dump}" logdir/format_wav wav.scp
         total_sec="$(awk -v fs="${fs}" '{ n += $2 } END { printf("%.1f", n / fs) }' "${dump}/utt2num_samples")"
         log "${dset}: ${dump}/wav.scp ($(nlines "${dump}/wav.scp") utterances, ${total_sec} s)"
     done
@@ -270,36 +273,20 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         dump="${dumpdir}/raw/${dset}"
         logdir="${dump}/logdir/extract_feats"
         [ -f "${dump}/wav.scp" ] || fail "${dump}/wav.scp not found; run stage 2 first"
-        rm -rf "${logdir}" "${dump}/feats.scp" "${dump}/utt2num_frames" "${dump}/feats_conf.yaml"
-        rm -f "${dump}"/data/feats.*.ark
-        mkdir -p "${logdir}" "${dump}/data"
+        stage_dir_begin "${dump}/feats"
+        rm -rf "${logdir}"
+        mkdir -p "${logdir}"
         _nj="$(split_for_jobs "${dump}/wav.scp" "${nj}" "${logdir}/wav.JOB.scp")"
         log "${dset}: ${_nj} jobs, logs in ${logdir}/extract_feats.*.log"
         if ! "${train_cmd_arr[@]}" JOB=1:"${_nj}" "${logdir}/extract_feats.JOB.log" \
             "${python_arr[@]}" -m espnet_hifigan.bin.extract_feats "${feats_opts[@]}" \
             --wav_scp "${logdir}/wav.JOB.scp" --utt2num_samples "${dump}/utt2num_samples" \
-            --out_ark "${dump}/data/feats.JOB.ark" --out_scp "${logdir}/feats.JOB.scp" \
+            --out_ark "${stage_tmp}/feats.JOB.ark" --out_scp "${logdir}/feats.JOB.scp" \
             --out_utt2num_frames "${logdir}/utt2num_frames.JOB" --write_conf "${logdir}/feats_conf.JOB.yaml"; then
-            rm -f "${dump}"/data/feats.*.ark
             fail "feature extraction of ${dset} failed; see ${logdir}/extract_feats.*.log"
         fi
-        for n in $(seq "${_nj}"); do cat "${logdir}/utt2num_frames.${n}"; done | sort >"${dump}/utt2num_frames"
-        for n in $(seq 2 "${_nj}"); do
-            cmp -s "${logdir}/feats_conf.1.yaml" "${logdir}/feats_conf.${n}.yaml" \
-                || fail "${dset}: jobs 1 and ${n} used different feature settings (${logdir}/feats_conf.*.yaml)"
-        done
-        cp "${logdir}/feats_conf.1.yaml" "${dump}/feats_conf.yaml"
-        for n in $(seq "${_nj}"); do cat "${logdir}/feats.${n}.scp"; done | sort >"${dump}/.feats.scp.tmp"
-        if ! cmp -s <(awk '{ print $1 }' "${dump}/.feats.scp.tmp") <(awk '{ print $1 }' "${dump}/wav.scp"); then
-            rm -f "${dump}/.feats.scp.tmp"
-            fail "${dset}: the utterances of the features and of ${dump}/wav.scp differ"
-        fi
-        mv "${dump}/.feats.scp.tmp" "${dump}/feats.scp"
-        # Speed: seconds of audio per CPU-second, summed over the jobs' "speed:" lines.
-        speed="$(grep -h 'speed:' "${logdir}"/extract_feats.*.log | tr ' ' '\n' | awk -F= '
-            $1 == "audio_sec" { a += $2 } $1 == "cpu_sec" { c += $2 } $1 == "wall_sec" && $2 > w { w = $2 }
-            END { printf("%.1f s of audio in %.2f CPU-s (%.1f s of audio per CPU-second), longest job %.2f s", a, c, a / (c > 0 ? c : 1e-9), w) }')"
-        log "${dset}: ${dump}/feats.scp ($(nlines "${dump}/feats.scp") utterances): ${speed}"
+        merge_feats_jobs "${dset}" "${dump}" "${logdir}" "${_nj}" "${stage_tmp}"
+        log "${dset}: ${dump}/feats.scp ($(nlines "${dump}/feats.scp") utterances): $(feats_speed "${logdir}")"
     done
     end_stage 3
 fi
@@ -322,7 +309,8 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     done
     check_feats_conf "${train_dir}" "${valid_dir}"
     logdir="${voc_stats_dir}/logdir"
-    rm -rf "${voc_stats_dir}"
+    stage_dir_begin "${voc_stats_dir}"
+    rm -rf "${logdir}"
     mkdir -p "${logdir}"
     _nj="$(split_for_jobs "${valid_dir}/wav.scp" "${nj}" "${logdir}/valid.JOB.scp")"
     _nj="$(split_for_jobs "${train_dir}/wav.scp" "${_nj}" "${logdir}/train.JOB.scp")"
@@ -337,13 +325,14 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     for n in $(seq "${_nj}"); do
         input_dirs+=(--input_dir "${logdir}/stats.${n}")
     done
-    "${python_arr[@]}" -m espnet2.bin.aggregate_stats_dirs "${input_dirs[@]}" --output_dir "${voc_stats_dir}" \
+    "${python_arr[@]}" -m espnet2.bin.aggregate_stats_dirs "${input_dirs[@]}" --output_dir "${stage_tmp}" \
         >"${logdir}/aggregate.log" 2>&1 || fail "aggregating statistics failed; see ${logdir}/aggregate.log"
     for f in train/feats_stats.npz train/speech_shape valid/speech_shape; do
-        [ -f "${voc_stats_dir}/${f}" ] || fail "${voc_stats_dir}/${f} was not written; see ${logdir}/stats.*.log"
+        [ -f "${stage_tmp}/${f}" ] || fail "${voc_stats_dir}/${f} was not written; see ${logdir}/stats.*.log"
     done
     # The features the statistics belong to (checked by stage 5).
-    cp "${train_dir}/feats_conf.yaml" "${voc_stats_dir}/feats_conf.yaml"
+    cp "${train_dir}/feats_conf.yaml" "${stage_tmp}/feats_conf.yaml"
+    stage_dir_commit "${stage_tmp}" "${voc_stats_dir}" logdir
     log "${voc_stats_dir}/train/feats_stats.npz, {train,valid}/speech_shape"
     end_stage 4
 fi
@@ -442,7 +431,6 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     for i in "${!decode_names[@]}"; do
         name="${decode_names[${i}]}"
         scp="${decode_scps[${i}]}"
-        rm -rf "${decode_dir:?}/${name}"
         decode_feats_scp "${name}" "${scp}" "${decode_dir}/${name}" "${voc_exp}/config.yaml" \
             "${voc_exp}/${inference_model}" "${inference_config_opts[@]}" "${inference_args_arr[@]}"
     done
@@ -472,13 +460,14 @@ print(t["rtf"], t["device"])' "${out}/timing.json")
         if [ -f "$(dirname "${decode_scps[${i}]}")/feats_conf.yaml" ]; then
             mel_conf_opts=(--mel_conf "$(dirname "${decode_scps[${i}]}")/feats_conf.yaml")
         fi
-        rm -rf "${out}/scoring"
+        stage_dir_begin "${out}/scoring"
         "${decode_cmd_arr[@]}" "${out}/logdir/score.log" \
             "${python_arr[@]}" -m espnet_hifigan.bin.voc_score --ref_scp "${ref}" --gen_scp "${out}/wav.scp" \
-            --output_dir "${out}/scoring" --results_md "${voc_exp}/RESULTS.md" \
+            --output_dir "${stage_tmp}" --results_md "${voc_exp}/RESULTS.md" \
             --checkpoint "${inference_model}" --set "${name}" --rtf "${rtf}" --device "${device}" \
             "${mel_conf_opts[@]}" "${score_args_arr[@]}" \
             || fail "scoring ${name} failed; see ${out}/logdir/score.log"
+        stage_dir_commit "${stage_tmp}" "${out}/scoring" ""
         log "${name}: scores in ${out}/scoring/"
         "${python_arr[@]}" -m espnet_hifigan.bin.listening_page --decode_dir "${out}" --ref_scp "${ref}" \
             --exp_dir "${voc_exp}" || fail "writing the listening page ${out}/index.html failed (see above)"
@@ -494,13 +483,14 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     packed="${voc_exp}/packed/model.zip"
     begin_stage 8 "Packing ${voc_exp}/${inference_model} -> ${packed}"
     [ -f "${voc_exp}/${inference_model}" ] || fail "model ${voc_exp}/${inference_model} not found; run stage 5 first"
-    rm -rf "${voc_exp}/packed"
-    mkdir -p "${voc_exp}/packed"
+    # The logs go into packed/ at once, the rest is built in ${stage_tmp} and swapped in when complete.
+    stage_dir_begin "${voc_exp}/packed"
+    mkdir -p "${voc_exp}/packed/check" "${stage_tmp}/check"
     "${train_cmd_arr[@]}" "${voc_exp}/packed/pack.log" \
         "${python_arr[@]}" -m espnet_hifigan.bin.pack --train_config "${voc_exp}/config.yaml" \
-        --model_file "${voc_exp}/${inference_model}" --outpath "${packed}" \
-        || { rm -f "${packed}"; fail "packing failed; see ${voc_exp}/packed/pack.log"; }
-    [ -f "${packed}" ] || fail "${packed} was not written; see ${voc_exp}/packed/pack.log"
+        --model_file "${voc_exp}/${inference_model}" --outpath "${stage_tmp}/model.zip" \
+        || fail "packing failed; see ${voc_exp}/packed/pack.log"
+    [ -f "${stage_tmp}/model.zip" ] || fail "${packed} was not written; see ${voc_exp}/packed/pack.log"
     # Prove that the archive alone decodes: one utterance, no --train_config.
     check_scp=""
     for dset in "${test_sets_arr[@]}" "${valid_set}" "${train_set}"; do
@@ -510,20 +500,21 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         fi
     done
     [ -n "${check_scp}" ] || fail "no feats.scp to check the packed model with; run stage 3 first"
-    check_dir="${voc_exp}/packed/check"
-    mkdir -p "${check_dir}"
-    head -n 1 "${check_scp}" >"${check_dir}/feats.scp"
-    "${decode_cmd_arr[@]}" "${check_dir}/inference.log" \
-        "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu 0 --model_file "${packed}" \
-        --feats_scp "${check_dir}/feats.scp" --output_dir "${check_dir}" \
-        || fail "decoding with the packed model failed; see ${check_dir}/inference.log"
-    [ "$(nlines "${check_dir}/wav.scp" 2>/dev/null || echo 0)" -eq 1 ] \
-        || fail "the packed model decoded nothing; see ${check_dir}/inference.log"
+    head -n 1 "${check_scp}" >"${stage_tmp}/check/feats.scp"
+    "${decode_cmd_arr[@]}" "${voc_exp}/packed/check/inference.log" \
+        "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu 0 --model_file "${stage_tmp}/model.zip" \
+        --feats_scp "${stage_tmp}/check/feats.scp" --output_dir "${stage_tmp}/check" \
+        || fail "decoding with the packed model failed; see ${voc_exp}/packed/check/inference.log"
+    [ "$(nlines "${stage_tmp}/check/wav.scp" 2>/dev/null || echo 0)" -eq 1 ] \
+        || fail "the packed model decoded nothing; see ${voc_exp}/packed/check/inference.log"
     if [ -n "${pack_exports}" ]; then
         "${train_cmd_arr[@]}" "${voc_exp}/packed/export.log" "${python_arr[@]}" -m espnet_hifigan.bin.export \
-            --model "${packed}" --outdir "${voc_exp}/packed" --formats "${pack_exports}" \
+            --model "${stage_tmp}/model.zip" --outdir "${stage_tmp}" --formats "${pack_exports}" \
             || fail "exporting ${packed} (${pack_exports}) failed; see ${voc_exp}/packed/export.log"
     fi
+    stage_dir_commit "${stage_tmp}" "${voc_exp}/packed" "pack.log export.log check/inference.log" \
+        check/wav.scp export.yaml feature_contract.yaml
+    check_dir="${voc_exp}/packed/check"
     log "${packed}: $(du -h "${packed}" | cut -f1), decodes $(awk '{ print $1 }' "${check_dir}/wav.scp") -> ${check_dir}/wav/"
     end_stage 8
 fi

@@ -6,6 +6,10 @@
 #   log, fail, min, nlines       messages and small computations
 #   split_for_jobs               a Kaldi table split into parts for a job array
 #   begin_stage, end_stage       the first and last log line of a stage
+#   check_stage_range <max> [<hint>]
+#                                fail unless 1 <= --stage <= <max> and --stage <= --stop_stage
+#   stage_dir_begin, stage_dir_commit
+#                                build a stage's output directory aside, swap it in on success
 # Set stage_label before calling begin_stage/end_stage to change "Stage" in their log lines.
 # shellcheck shell=bash source-path=SCRIPTDIR
 
@@ -77,6 +81,70 @@ check_uint() {
     for opt in "$@"; do
         [[ "${!opt}" =~ ^[0-9]+$ ]] || fail "--${opt} must be a non-negative integer, got '${!opt}'"
     done
+}
+# check_stage_range <max> [<hint>]: fail unless --stage and --stop_stage are integers,
+# 1 <= stage <= <max> and stage <= stop_stage (a stop_stage past <max>, e.g. the default 10000,
+# means "to the end"); <hint> ends the message about --stage.
+# shellcheck disable=SC2154  # stage, stop_stage: the caller's options
+check_stage_range() {
+    check_uint stage stop_stage
+    [ "${stage}" -ge 1 ] && [ "${stage}" -le "$1" ] || fail "--stage must be within 1-$1${2:+ ($2)}, got ${stage}"
+    [ "${stage}" -le "${stop_stage}" ] || fail "--stop_stage ${stop_stage} is before --stage ${stage}; nothing would run"
+}
+
+# Output directories are built aside and swapped in only when complete, so that a failed run
+# leaves the previous results as they were:
+#   stage_dir_begin <dir>
+#       stage_tmp=<dir>.tmp.<pid>, created empty; it is removed when the script exits unless
+#       stage_dir_commit swapped it in. The stage writes its results there and its logs where
+#       they belong in <dir> itself (those are the last attempt's logs, kept on failure).
+#   stage_dir_commit <tmp> <dir> "<logs>" [<index file>...]
+#       the <logs> (space-separated paths under <dir>) move into <tmp>; in each index file present
+#       (a path under <tmp>, e.g. wav.scp) the paths into <tmp> become paths into <dir>; then <tmp>
+#       replaces <dir> (the old <dir> is removed only then).
+_stage_tmp_dirs=()
+# shellcheck disable=SC2329  # invoked through trap
+_stage_dir_cleanup() {
+    local d
+    for d in "${_stage_tmp_dirs[@]}"; do
+        rm -rf "${d}"
+    done
+}
+stage_dir_begin() {
+    stage_tmp="$1.tmp.$$"
+    rm -rf "${stage_tmp}"
+    mkdir -p "${stage_tmp}"
+    _stage_tmp_dirs+=("${stage_tmp}")
+    trap _stage_dir_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+stage_dir_commit() {
+    local tmp="$1" dir="$2" logs f
+    read -r -a logs <<<"$3"
+    shift 3
+    for f in "$@"; do
+        [ -f "${tmp}/${f}" ] || continue
+        awk -v from="${tmp}/" -v to="${dir}/" '{
+            out = ""
+            while ((i = index($0, from)) > 0) { out = out substr($0, 1, i - 1) to; $0 = substr($0, i + length(from)) }
+            print out $0 }' "${tmp}/${f}" >"${tmp}/${f}.paths" || fail "cannot rewrite the paths of ${tmp}/${f}"
+        ! grep -qF "${tmp##*/}/" "${tmp}/${f}.paths" \
+            || fail "${tmp}/${f} names ${tmp} in another spelling than ${tmp}/; cannot point it at ${dir}"
+        mv "${tmp}/${f}.paths" "${tmp}/${f}"
+    done
+    for f in "${logs[@]}"; do
+        if [ -e "${dir}/${f}" ]; then
+            rm -rf "${tmp:?}/${f}"
+            mkdir -p "$(dirname "${tmp}/${f}")"
+            mv "${dir}/${f}" "${tmp}/${f}"
+        fi
+    done
+    if [ -e "${dir}" ] || [ -L "${dir}" ]; then
+        mv "${dir}" "${dir}.old.$$"
+    fi
+    mv "${tmp}" "${dir}"
+    rm -rf "${dir}.old.$$"
 }
 # begin_stage <n> <what>, end_stage <n>: log lines around a stage, the latter with its duration.
 begin_stage() {

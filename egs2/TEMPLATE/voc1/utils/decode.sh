@@ -6,7 +6,12 @@
 #       split <feats.scp> (utils/split_scp.sh) into min(inference_nj, utterances) jobs, run
 #       python -m espnet_hifigan.bin.voc_inference on them (on a GPU if gpu_inference is true;
 #       <arg>s are more voc_inference options) and merge their outputs (utils/merge_decode_dirs.py)
-#       -> <out dir>/{wav/,wav.scp,timing.json}; logs in <out dir>/logdir/inference.*.log
+#       -> <out dir>/{wav/,wav.scp,timing.json}; logs in <out dir>/logdir/inference.*.log. The
+#       outputs are built aside (stage_dir_begin) and replace <out dir> when complete; when the
+#       decoding fails, an earlier decoding in <out dir> moves to <out dir>.previous (so that
+#       it does not pass for this one) and <out dir> keeps only the failed attempt's logdir/
+#   decode_failed <out dir> <message...>
+#       that move, then fail with the message
 #   inference_config_args <yaml>
 #       print the voc_inference options of an inference config (YAML of option: value) as
 #       "--option" and "value" lines (booleans as true/false, None as null)
@@ -29,8 +34,10 @@ select_job_cmd() {
 decode_feats_scp() {
     local name="$1" scp="$2" out="$3" config="$4" model="$5"
     shift 5
-    local logdir="${out}/logdir" nj n output_dirs=()
+    local logdir="${out}/logdir" nj n output_dirs=() tmp
     [ -f "${scp}" ] || fail "${scp} not found"
+    stage_dir_begin "${out}"
+    tmp="${stage_tmp}"
     rm -rf "${logdir}"
     mkdir -p "${logdir}"
     nj="$(split_for_jobs "${scp}" "${inference_nj}" "${logdir}/feats.JOB.scp")"
@@ -41,13 +48,29 @@ decode_feats_scp() {
         --train_config "${config}" --model_file "${model}" \
         --feats_scp "${logdir}/feats.JOB.scp" --output_dir "${logdir}/output.JOB" \
         --origin_scp "${scp}" "$@" \
-        || fail "decoding ${name} failed; see ${logdir}/inference.*.log"
+        || decode_failed "${out}" "decoding ${name} failed; see ${logdir}/inference.*.log"
     for n in $(seq "${nj}"); do
         output_dirs+=("${logdir}/output.${n}")
     done
-    "${python_arr[@]}" utils/merge_decode_dirs.py --output_dir "${out}" "${output_dirs[@]}" \
-        || fail "merging the decoding jobs of ${name} failed (see above)"
+    "${python_arr[@]}" utils/merge_decode_dirs.py --output_dir "${tmp}" "${output_dirs[@]}" \
+        || decode_failed "${out}" "merging the decoding jobs of ${name} failed (see above)"
+    stage_dir_commit "${tmp}" "${out}" logdir wav.scp
     log "${name}: $(nlines "${out}/wav.scp") wavs in ${out}/wav/"
+}
+
+# decode_failed <out dir> <message...>
+decode_failed() {
+    local out="$1"
+    shift
+    if [ -f "${out}/wav.scp" ]; then
+        mv "${out}/logdir" "${out}.logdir.$$"
+        rm -rf "${out}.previous"
+        stage_dir_commit "${out}" "${out}.previous" "" wav.scp
+        mkdir -p "${out}"
+        mv "${out}.logdir.$$" "${out}/logdir"
+        fail "$* (the earlier decoding in ${out} is now in ${out}.previous)"
+    fi
+    fail "$*"
 }
 
 # inference_config_args <yaml>
