@@ -15,6 +15,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
 from torch.amp import autocast
 
+from espnet_hifigan.contract.lengths import DEFAULT_FEATS_LENGTH_TOLERANCE
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
@@ -46,6 +47,9 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         validate_full_utterances: In validation, also synthesise every utterance in full and
             report ``mel_l1`` (loss-mel L1) and ``mrstft`` (multi-resolution STFT distance) so
             that ``best_model_criterion: [[valid, mel_l1, min]]`` keeps the best checkpoints.
+        feats_length_tolerance: Frames by which pre-extracted features may differ from
+            ``num_frames`` of their audio; beyond it a batch stops with an error (checked per
+            utterance before training by :mod:`espnet_hifigan.contract.lengths`).
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         feat_match_include_final: bool = True,
         cache_generator_outputs: bool = True,
         validate_full_utterances: bool = True,
+        feats_length_tolerance: int = DEFAULT_FEATS_LENGTH_TOLERANCE,
     ):
         super().__init__()
         hop = feats_extract.hop_length
@@ -94,6 +99,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         self.mel_loss = MelL1Loss(feats_extract.get_parameters(), mel_loss_conf)
         self.cache_generator_outputs = cache_generator_outputs
         self.validate_full_utterances = validate_full_utterances
+        self.feats_length_tolerance = feats_length_tolerance
         self._cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
     # ------------------------------------------------------------------ segments
@@ -130,6 +136,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         # Frames whose audio lies fully inside the utterance.
         usable = speech_lengths // hop
         if feats is not None:
+            self._check_lengths(speech_lengths, feats_lengths)
             usable = torch.minimum(usable, feats_lengths)
         starts = self._segment_starts(usable)
 
@@ -153,6 +160,16 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             beyond = (frame_idx >= usable[:, None]).unsqueeze(-1)
             seg = torch.where(beyond, self.feats_extract.silence_value().to(seg.dtype), seg)
         return seg, audio
+
+    def _check_lengths(self, speech_lengths: torch.Tensor, feats_lengths: torch.Tensor) -> None:
+        """Stop when features and audio of a batch differ by more than the tolerance."""
+        expected = self.feats_extract.num_frames(speech_lengths)
+        if bool(((feats_lengths - expected).abs() > self.feats_length_tolerance).any()):
+            raise ValueError(
+                f"feature frames {feats_lengths.tolist()} do not fit the audio of the batch: "
+                f"{speech_lengths.tolist()} samples make {expected.tolist()} frames (model_conf "
+                f"feats_length_tolerance={self.feats_length_tolerance}); re-extract the features (stage 3)"
+            )
 
     # ------------------------------------------------------------------ turns
     def _generate(

@@ -7,6 +7,7 @@ from typing import Any, List, Mapping
 
 from espnet_hifigan.contract.base import PathLike
 from espnet_hifigan.contract.discovery import discover_contract
+from espnet_hifigan.contract.lengths import check_lengths
 from espnet_hifigan.contract.model import CONTRACT_FILE, FeatureContract
 from espnet_hifigan.contract.normalization import vocoder_normalization
 from espnet_hifigan.contract.report import ContractMismatch
@@ -33,7 +34,8 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
     For every ``feats`` entry of ``train_data_path_and_name_and_type`` and
     ``valid_data_path_and_name_and_type``, the contract next to its scp (``feature_contract.yaml``
     or ``feats_conf.yaml``, see :func:`discover_contract`) must equal the model's: raw log-mel
-    made with ``feats_extract_conf``.
+    made with ``feats_extract_conf``. Then the lengths (:func:`check_lengths`): features within
+    ``model_conf.feats_length_tolerance`` frames of their audio, no utterance too short.
 
     Args:
         config: The training configuration (``vars(args)``).
@@ -43,6 +45,7 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
 
     Raises:
         ContractMismatch: a data set's features differ from the model's settings.
+        LengthError: an utterance's features do not fit its audio, or it is too short.
     """
     target = FeatureContract.from_train_config(config, source="the training config's feats_extract_conf")
     unchecked = []
@@ -63,4 +66,5 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
                     hint=f"{path} was extracted with other settings; re-extract it or train with its settings.",
                     labels=("training data", "model"),
                 )
+    check_lengths(config)
     return unchecked
