@@ -48,8 +48,8 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             report ``mel_l1`` (loss-mel L1) and ``mrstft`` (multi-resolution STFT distance) so
             that ``best_model_criterion: [[valid, mel_l1, min]]`` keeps the best checkpoints.
         feats_length_tolerance: Frames by which pre-extracted features may differ from
-            ``num_frames`` of their audio; beyond it a batch stops with an error (checked per
-            utterance before training by :mod:`espnet_hifigan.contract.lengths`).
+            ``num_frames`` of their audio; beyond it training stops naming the utterance
+            (checked before training and in every batch by :mod:`espnet_hifigan.contract.lengths`).
     """
 
     def __init__(
@@ -136,7 +136,6 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         # Frames whose audio lies fully inside the utterance.
         usable = speech_lengths // hop
         if feats is not None:
-            self._check_lengths(speech_lengths, feats_lengths)
             usable = torch.minimum(usable, feats_lengths)
         starts = self._segment_starts(usable)
 
@@ -160,16 +159,6 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             beyond = (frame_idx >= usable[:, None]).unsqueeze(-1)
             seg = torch.where(beyond, self.feats_extract.silence_value().to(seg.dtype), seg)
         return seg, audio
-
-    def _check_lengths(self, speech_lengths: torch.Tensor, feats_lengths: torch.Tensor) -> None:
-        """Stop when features and audio of a batch differ by more than the tolerance."""
-        expected = self.feats_extract.num_frames(speech_lengths)
-        if bool(((feats_lengths - expected).abs() > self.feats_length_tolerance).any()):
-            raise ValueError(
-                f"feature frames {feats_lengths.tolist()} do not fit the audio of the batch: "
-                f"{speech_lengths.tolist()} samples make {expected.tolist()} frames (model_conf "
-                f"feats_length_tolerance={self.feats_length_tolerance}); re-extract the features (stage 3)"
-            )
 
     # ------------------------------------------------------------------ turns
     def _generate(

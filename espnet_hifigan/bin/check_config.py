@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+import re
 import sys
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Tuple
 
@@ -91,6 +92,27 @@ def check_keys(args: argparse.Namespace, source: str) -> None:
                 )
 
 
+def find_key(args: argparse.Namespace, key: str) -> Optional[str]:
+    """Where ``key`` sits in the sections of :data:`SECTIONS` (``section.sub.key``), if anywhere."""
+
+    def search(conf: Any, prefix: str) -> Optional[str]:
+        if not isinstance(conf, Mapping):
+            return None
+        for name, value in conf.items():
+            if name == key:
+                return f"{prefix}.{name}"
+            found = search(value, f"{prefix}.{name}")
+            if found:
+                return found
+        return None
+
+    for section, _ in SECTIONS:
+        found = search(getattr(args, section, None), section)
+        if found:
+            return found
+    return None
+
+
 def check_config(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv`` as ``voc_train`` does, check the keys and build the model (CPU).
 
@@ -115,6 +137,10 @@ def check_config(argv: Sequence[str]) -> argparse.Namespace:
             model = VocoderTask.build_model(build_args)
             VocoderTask.build_optimizers(build_args, model)
     except (TypeError, ValueError, KeyError, RuntimeError, AssertionError) as e:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        where = find_key(args, unknown.group(1)) if unknown else None
+        if where is not None:
+            raise ConfigError(f"{source}: unknown key {where} ({e}); fix or remove it") from e
         raise ConfigError(f"{source}: the model cannot be built from it: {type(e).__name__}: {e}") from e
     return args
 

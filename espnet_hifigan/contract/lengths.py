@@ -10,6 +10,8 @@ stopping with one message that names the utterance, its lengths and the files:
   stage-3 minimum) and, in the validation set with ``validate_full_utterances``, for the
   full-utterance MR-STFT metric (its largest ``n_fft``).
 
+:class:`CheckedCollate` repeats the first check in every batch, for what escapes it.
+
 Lengths are read cheaply: audio from ``utt2num_samples`` next to the ``wav.scp`` (stage 2 writes
 it, stage 3 checks it) or the audio headers; features from the Kaldi ark headers or ``.npy``
 headers, never the matrices.
@@ -19,13 +21,13 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from espnet_hifigan.contract.base import ContractError, PathLike
 from espnet_hifigan.contract.model import FeatureContract
-from espnet_hifigan.conventions import min_samples
+from espnet_hifigan.conventions import min_samples, num_frames
 from espnet_hifigan.scp import read_scp
 
 # Frames by which pre-extracted features may differ from num_frames(samples) of their audio.
@@ -98,7 +100,7 @@ def validation_min_samples(contract: FeatureContract) -> int:
 
 
 def _data_files(config: Mapping[str, Any], phase: str) -> Tuple[Optional[str], Optional[str]]:
-    """The speech and feats scp of ``phase`` (train or valid); None where absent."""
+    """The speech and feats scp of ``phase`` (train or valid); None where not configured."""
     files: Dict[str, str] = {}
     for path, name, _ in config.get(f"{phase}_data_path_and_name_and_type") or []:
         files[name] = str(path)
@@ -108,6 +110,46 @@ def _data_files(config: Mapping[str, Any], phase: str) -> Tuple[Optional[str], O
 def _first_and_count(problems: List[str]) -> str:
     more = len(problems) - 1
     return problems[0] + (f" (and {more} more utterance{'s' if more > 1 else ''})" if more else "")
+
+
+def _mismatch(phase: str, utt: str, frames: int, samples: int, expected: int, tolerance: int, where: str) -> str:
+    return (
+        f"{phase} utterance {utt}: {frames} feature frames but its {samples} samples make {expected} "
+        f"frames{where}, more than model_conf {TOLERANCE_KEY}={tolerance} apart"
+    )
+
+
+class CheckedCollate:
+    """A collate function that first checks each utterance's feature frames against its audio.
+
+    What the check before training cannot see (audio from pipes, data changed since) stops here,
+    in every batch, naming the utterance; the arrays are still on the CPU (no device sync).
+
+    Args:
+        collate: The collate function to call afterwards (ESPnet's ``CommonCollateFn``).
+        config: The training configuration (``vars(args)``): ``feats_extract_conf`` and
+            ``model_conf.feats_length_tolerance``.
+    """
+
+    def __init__(self, collate: Callable, config: Mapping[str, Any]) -> None:
+        contract = FeatureContract.from_train_config(config, source="the training config's feats_extract_conf")
+        self.collate = collate
+        self.padding, self.hop_length, self.n_fft = contract.padding, contract.hop_length, contract.n_fft
+        model_conf = config.get("model_conf") or {}
+        self.tolerance = int(model_conf.get(TOLERANCE_KEY, DEFAULT_FEATS_LENGTH_TOLERANCE))
+
+    def __call__(self, batch: Sequence[Tuple[str, Mapping[str, np.ndarray]]]) -> Any:
+        """Check, then collate ``[(utt, {"speech": (T,), "feats": (F, n_mels)}), ...]``."""
+        for utt, data in batch:
+            if "speech" in data and "feats" in data:
+                samples, frames = len(data["speech"]), len(data["feats"])
+                expected = int(num_frames(samples, self.padding, self.hop_length, self.n_fft))
+                if abs(frames - expected) > self.tolerance:
+                    raise LengthError(
+                        _mismatch("batch", utt, frames, samples, expected, self.tolerance, "")
+                        + "; re-extract its features from this audio (stage 3)"
+                    )
+        return self.collate(batch)
 
 
 def check_lengths(config: Mapping[str, Any]) -> None:
@@ -124,15 +166,15 @@ def check_lengths(config: Mapping[str, Any]) -> None:
     tolerance = int(model_conf.get(TOLERANCE_KEY, DEFAULT_FEATS_LENGTH_TOLERANCE))
     for phase in ("train", "valid"):
         speech_scp, feats_scp = _data_files(config, phase)
-        if speech_scp is None:
-            continue
+        if speech_scp is None or not Path(speech_scp).is_file():
+            continue  # no audio to compare with (a missing file is the data loader's error)
         samples = read_num_samples(speech_scp)
         shortest = min_samples(contract.padding, contract.hop_length, contract.n_fft)
         why = f"the features need (n_fft={contract.n_fft}, padding={contract.padding})"
         remedy = "remove it from the data directory and re-run stage 2"
         if phase == "valid" and model_conf.get("validate_full_utterances", True):
             shortest = validation_min_samples(contract)
-            why = "validation's full-utterance metrics need (MR-STFT with n_fft up to 2048)"
+            why = "validation's full-utterance metrics need (the MR-STFT distance)"
             remedy = "remove it from the validation set, or set model_conf validate_full_utterances: false"
         short = [
             f"{phase} utterance {utt} of {speech_scp} has {n} samples, fewer than the {shortest} {why}"
@@ -141,7 +183,7 @@ def check_lengths(config: Mapping[str, Any]) -> None:
         ]
         if short:
             raise LengthError(f"{_first_and_count(short)}: {remedy}")
-        if feats_scp is None:
+        if feats_scp is None or not Path(feats_scp).is_file():
             continue
         frames = read_num_frames(feats_scp)
         bad = []
@@ -150,12 +192,8 @@ def check_lengths(config: Mapping[str, Any]) -> None:
                 continue
             expected = int(contract.num_frames(samples[utt]))
             if abs(n_frames - expected) > tolerance:
-                bad.append(
-                    f"{phase} utterance {utt}: {n_frames} feature frames in {feats_scp} but its "
-                    f"{samples[utt]} samples in {speech_scp} make {expected} frames (hop "
-                    f"{contract.hop_length}, padding {contract.padding}), more than "
-                    f"model_conf {TOLERANCE_KEY}={tolerance} apart"
-                )
+                where = f" (hop {contract.hop_length}, padding {contract.padding}; {feats_scp}, {speech_scp})"
+                bad.append(_mismatch(phase, utt, n_frames, samples[utt], expected, tolerance, where))
         if bad:
             raise LengthError(
                 f"{_first_and_count(bad)}: the features belong to other audio or settings; "
