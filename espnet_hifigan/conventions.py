@@ -34,3 +34,22 @@ def num_frames(num_samples: Any, padding: str, hop_length: int, n_fft: int) -> A
         frames = (num_samples - n_fft) // hop_length + 1
         return frames.clamp(min=0) if hasattr(frames, "clamp") else max(0, frames)
     raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
+
+
+def min_samples(padding: str, hop_length: int, n_fft: int) -> int:
+    """Fewest samples an utterance needs to give features (the stage-3 and training minimum).
+
+    ``center`` and ``official`` framing reflect-pad the signal, which needs more samples than
+    the padding; ``none`` needs one full window. Training and validation minimums build on it
+    (:mod:`espnet_hifigan.contract.lengths`).
+
+    Raises:
+        ValueError: an unknown ``padding``.
+    """
+    if padding == "center":
+        return n_fft // 2 + 1
+    if padding == "official":
+        return max((n_fft - hop_length) // 2 + 1, hop_length)
+    if padding == "none":
+        return n_fft
+    raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")

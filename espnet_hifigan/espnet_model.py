@@ -15,6 +15,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
 from torch.amp import autocast
 
+from espnet_hifigan.contract.lengths import DEFAULT_FEATS_LENGTH_TOLERANCE
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
@@ -46,6 +47,9 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         validate_full_utterances: In validation, also synthesise every utterance in full and
             report ``mel_l1`` (loss-mel L1) and ``mrstft`` (multi-resolution STFT distance) so
             that ``best_model_criterion: [[valid, mel_l1, min]]`` keeps the best checkpoints.
+        feats_length_tolerance: Frames by which pre-extracted features may differ from
+            ``num_frames`` of their audio; beyond it training stops naming the utterance
+            (checked before training and in every batch by :mod:`espnet_hifigan.contract.lengths`).
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         feat_match_include_final: bool = True,
         cache_generator_outputs: bool = True,
         validate_full_utterances: bool = True,
+        feats_length_tolerance: int = DEFAULT_FEATS_LENGTH_TOLERANCE,
     ):
         super().__init__()
         hop = feats_extract.hop_length
@@ -94,6 +99,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         self.mel_loss = MelL1Loss(feats_extract.get_parameters(), mel_loss_conf)
         self.cache_generator_outputs = cache_generator_outputs
         self.validate_full_utterances = validate_full_utterances
+        self.feats_length_tolerance = feats_length_tolerance
         self._cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
     # ------------------------------------------------------------------ segments

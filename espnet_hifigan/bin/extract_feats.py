@@ -39,6 +39,7 @@ import soundfile
 import torch
 import yaml
 
+from espnet_hifigan.conventions import min_samples
 from espnet_hifigan.features import LogMelSpectrogram
 
 # Descriptions written as comments next to each key of feats_conf.yaml.
@@ -178,6 +179,13 @@ def extract(args: argparse.Namespace, extractor: LogMelSpectrogram) -> None:
                 n_samples = wav.shape[0]
                 if n_samples == 0:
                     raise ExtractError(f"utterance {utt!r} ({path}): audio is empty (0 samples)")
+                shortest = min_samples(extractor.padding, extractor.hop_length, extractor.n_fft)
+                if n_samples < shortest:
+                    raise ExtractError(
+                        f"utterance {utt!r} ({path}): {n_samples} samples, fewer than the {shortest} "
+                        f"the features need (n_fft={extractor.n_fft}, padding={extractor.padding}); "
+                        "remove it from the data directory"
+                    )
                 if utt in expected_samples and expected_samples[utt] != n_samples:
                     raise ExtractError(
                         f"utterance {utt!r} ({path}): {n_samples} samples, but "

@@ -7,6 +7,9 @@ channel, resample it to ``--fs`` with :func:`torchaudio.functional.resample`, an
 ``<out_dir>/<utt>.<audio_format>``. Writes a ``wav.scp`` that points at the written files and
 ``utt2num_samples`` (length in samples at ``--fs``).
 
+A WAV whose header promises more samples than the file holds (a truncated copy) is an error;
+audio at another sampling rate than ``--fs`` is resampled and counted per rate in the log.
+
 Multi-channel input: ``--multi_channel error`` (default) stops with an error naming the
 utterance; ``--multi_channel first`` keeps the first channel.
 
@@ -25,9 +28,11 @@ import argparse
 import io
 import logging
 import os
+import struct
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -40,6 +45,9 @@ AUDIO_FORMATS = ("flac", "wav")
 MULTI_CHANNEL_POLICIES = ("error", "first")
 DEFAULT_SUBTYPE = "PCM_16"
 DEFAULT_SEGMENT_TOLERANCE_SEC = 0.1
+# Bytes of a WAV file read to find its data chunk; data sizes meaning "unknown" (streamed WAVs).
+WAV_HEADER_BYTES = 1 << 16
+WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
 
 
 class FormatError(RuntimeError):
@@ -71,6 +79,44 @@ def read_table(path: Path, min_fields: int) -> List[Tuple[str, List[str], str]]:
     return entries
 
 
+def wav_shortfall(head: bytes, total_size: int) -> Optional[Tuple[int, int]]:
+    """Samples a RIFF/WAVE header promises and the file holds, when it holds fewer.
+
+    Args:
+        head: The first bytes of the file (at least up to the ``data`` chunk header).
+        total_size: The size of the whole file in bytes.
+
+    Returns:
+        ``(promised, held)`` sample frames for a truncated WAV; None for a complete one, another
+        format or a header that does not say (streamed WAVs, a data chunk beyond ``head``).
+    """
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block_align = 12, 0
+    while pos + 8 <= len(head):
+        chunk, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            block_align = struct.unpack("<H", head[pos + 20 : pos + 22])[0]
+        if chunk == b"data":
+            held = total_size - (pos + 8)
+            if size in WAV_UNKNOWN_SIZES or block_align == 0 or size <= held:
+                return None
+            return size // block_align, max(held, 0) // block_align
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def check_complete(head: bytes, total_size: int) -> None:
+    """Raise :class:`FormatError` for a truncated WAV (see :func:`wav_shortfall`)."""
+    shortfall = wav_shortfall(head, total_size)
+    if shortfall is not None:
+        promised, held = shortfall
+        raise FormatError(
+            f"truncated WAV: its header promises {promised} samples but it holds {held}; "
+            "copy or download the file again"
+        )
+
+
 def read_audio(source: str) -> Tuple[np.ndarray, int]:
     """Read audio from a file or a ``command |`` pipe.
 
@@ -85,10 +131,13 @@ def read_audio(source: str) -> Tuple[np.ndarray, int]:
         if proc.returncode != 0:
             stderr = proc.stderr.decode("utf-8", errors="replace").strip()
             raise FormatError(f"command failed with code {proc.returncode}: {stderr}")
+        check_complete(proc.stdout[:WAV_HEADER_BYTES], len(proc.stdout))
         data, rate = soundfile.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
     else:
         if not os.path.isfile(source):
             raise FormatError("audio file not found")
+        with open(source, "rb") as f:
+            check_complete(f.read(WAV_HEADER_BYTES), os.path.getsize(source))
         data, rate = soundfile.read(source, dtype="float32", always_2d=True)
     return data, int(rate)
 
@@ -188,6 +237,7 @@ def format_wav(args: argparse.Namespace) -> None:
     scp_lines: List[str] = []
     len_lines: List[str] = []
     n_clipped = 0
+    resampled: Counter = Counter()
     total_sec = 0.0
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     try:
@@ -200,6 +250,8 @@ def format_wav(args: argparse.Namespace) -> None:
                 wav = to_mono(data, args.multi_channel)
             except FormatError as e:
                 raise FormatError(f"utterance {utt!r} ({source}): {e}") from None
+            if rate != args.fs:
+                resampled[rate] += 1
             wav = resample(wav, rate, args.fs)
             if not np.all(np.isfinite(wav)):
                 raise FormatError(f"utterance {utt!r} ({source}): audio contains NaN or Inf")
@@ -224,6 +276,9 @@ def format_wav(args: argparse.Namespace) -> None:
         for path in written:
             path.unlink(missing_ok=True)
         raise
+    if resampled:
+        counts = ", ".join(f"{n} from {rate} Hz" for rate, n in sorted(resampled.items()))
+        logging.warning(f"resampled to {args.fs} Hz: {counts} (of {len(scp_lines)} utterances)")
     logging.info(
         f"formatted {len(scp_lines)} utterances ({total_sec:.1f} s of audio at {args.fs} Hz, "
         f"{n_clipped} clipped) in {time.process_time() - start_cpu:.2f} CPU-s, "

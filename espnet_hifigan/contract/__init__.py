@@ -11,6 +11,7 @@ One concern per module:
   differ only in normalisation;
 * :mod:`~espnet_hifigan.contract.discovery` — the contract of a feats.scp or an experiment, and
   the choice between a TTS's ``norm/`` and ``denorm/`` mels;
+* :mod:`~espnet_hifigan.contract.lengths` — audio and feature lengths of the training data;
 * :mod:`~espnet_hifigan.contract.training` — the hooks training calls.
 
 The foreign formats' feature settings (ESPnet TTS, official HiFi-GAN, ParallelWaveGAN) are read
@@ -33,12 +34,14 @@ from espnet_hifigan.contract.model import (
     FeatureContract,
     FieldDiff,
 )
+from espnet_hifigan.contract.lengths import DEFAULT_FEATS_LENGTH_TOLERANCE, LengthError, check_lengths
 from espnet_hifigan.contract.normalization import Normalization, vocoder_normalization
 from espnet_hifigan.contract.report import ContractMismatch, format_table, format_value
 from espnet_hifigan.contract.training import check_training_data, write_vocoder_contract
 
 __all__ = [
     "CONTRACT_FILE",
+    "DEFAULT_FEATS_LENGTH_TOLERANCE",
     "FEATS_CONF_FILE",
     "FIELD_DESCRIPTIONS",
     "VOCODER_NORMALIZE_KEY",
@@ -47,7 +50,9 @@ __all__ = [
     "FeatureContract",
     "FeatureConversion",
     "FieldDiff",
+    "LengthError",
     "Normalization",
+    "check_lengths",
     "check_training_data",
     "discover_contract",
     "file_sha256",

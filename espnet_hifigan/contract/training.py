@@ -7,6 +7,7 @@ from typing import Any, List, Mapping
 
 from espnet_hifigan.contract.base import ContractError, PathLike
 from espnet_hifigan.contract.discovery import discover_contract
+from espnet_hifigan.contract.lengths import check_lengths
 from espnet_hifigan.contract.model import CONTRACT_FILE, FeatureContract
 from espnet_hifigan.contract.normalization import vocoder_normalization
 from espnet_hifigan.contract.report import ContractMismatch
@@ -35,6 +36,8 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
     or ``feats_conf.yaml``, see :func:`discover_contract`) must equal the model's: raw log-mel
     made with ``feats_extract_conf``. An scp without a contract is refused unless the config
     declares such features raw log-mel with the model's settings (``assume_raw_features: true``).
+    Then the lengths (:func:`check_lengths`): features within
+    ``model_conf.feats_length_tolerance`` frames of their audio, no utterance too short.
 
     Args:
         config: The training configuration (``vars(args)``).
@@ -46,6 +49,7 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
     Raises:
         ContractMismatch: a data set's features differ from the model's settings.
         ContractError: an scp carries no contract and ``assume_raw_features`` is not set.
+        LengthError: an utterance's features do not fit its audio, or it is too short.
     """
     target = FeatureContract.from_train_config(config, source="the training config's feats_extract_conf")
     unchecked = []
@@ -72,4 +76,5 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
                     hint=f"{path} was extracted with other settings; re-extract it or train with its settings.",
                     labels=("training data", "model"),
                 )
+    check_lengths(config)
     return unchecked

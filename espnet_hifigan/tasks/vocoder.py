@@ -21,6 +21,7 @@ from espnet2.utils.types import str2bool
 from typeguard import typechecked
 
 from espnet_hifigan.contract import ContractError, check_training_data, write_vocoder_contract
+from espnet_hifigan.contract.lengths import CheckedCollate
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
 from espnet_hifigan.features import LogMelSpectrogram
@@ -113,7 +114,7 @@ class VocoderTask(AbsTask):
         [Collection[Tuple[str, Dict[str, np.ndarray]]]],
         Tuple[List[str], Dict[str, torch.Tensor]],
     ]:
-        return CommonCollateFn(float_pad_value=0.0, int_pad_value=0)
+        return CheckedCollate(CommonCollateFn(float_pad_value=0.0, int_pad_value=0), vars(args))
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:

@@ -200,6 +200,7 @@ for kv in "fs=${fs}" "n_fft=${n_fft}" "hop_length=${n_shift}" "win_length=${win_
     "n_mels=${n_mels}" "fmin=${fmin}" "fmax=${fmax}"; do
     train_feats_opts+=(--feats_extract_conf "${kv}")
 done
+[ -z "${train_config}" ] || [ "${stage}" -gt 5 ] || check_train_config "${train_config}" "${train_feats_opts[@]}"
 
 # check_feats_conf <dump set dir> ...: stop if their features were made with other settings.
 check_feats_conf() {

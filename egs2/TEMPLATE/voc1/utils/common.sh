@@ -3,6 +3,7 @@
 #                                ./cmd.sh and the arrays train_cmd_arr, cuda_cmd_arr,
 #                                decode_cmd_arr and python_arr
 #   check_uint <name...>         fail unless the options are non-negative integers
+#   check_train_config <config>  fail unless a training config builds a model (before writing)
 #   log, fail, min, nlines       messages and small computations
 #   split_for_jobs               a Kaldi table split into parts for a job array
 #   begin_stage, end_stage       the first and last log line of a stage
@@ -145,6 +146,13 @@ stage_dir_commit() {
     fi
     mv "${tmp}" "${dir}"
     rm -rf "${dir}.old.$$"
+}
+# check_train_config <config> [voc_train options...]: fail unless every key of the config's
+# *_conf sections is known and the model builds (espnet_hifigan.bin.check_config), so that a
+# misspelt key stops the recipe before a stage removes earlier results.
+check_train_config() {
+    "${python_arr[@]}" -m espnet_hifigan.bin.check_config --config "$@" \
+        || fail "$1 is not a valid training config (see above); nothing was changed"
 }
 # begin_stage <n> <what>, end_stage <n>: log lines around a stage, the latter with its duration.
 begin_stage() {
