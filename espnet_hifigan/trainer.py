@@ -124,7 +124,7 @@ class VocoderTrainer(GANTrainer):
         if cls._resumed_partial_epoch is not None and cls._resumed_partial_epoch[0] == epoch:
             done_before = cls._resumed_partial_epoch[1]
             logging.info(f"epoch {epoch} was preempted after {done_before} steps: training its remaining steps")
-        iterator = training_checkpoints.skip_batches(iterator, done_before)
+        iterator = training_checkpoints.skip_batches(iterator, done_before, worker_signals=PREEMPTION_SIGNALS)
         result = super().train_one_epoch(iterator=_until_preempted(iterator), reporter=reporter, **kwargs)
         if _epoch_cut_short(kwargs["options"]):
             cls._checkpoint_partial_epoch(epoch, done_before + reporter.count, **kwargs)

@@ -19,12 +19,15 @@ optimizer steps.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import logging
 import os
 import shutil
+import signal
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from espnet_hifigan.fileio import DiskFullError, fsync_dir, write_atomic
 
@@ -42,18 +45,25 @@ class CheckpointError(RuntimeError):
     """A training checkpoint cannot be written or resumed from; the message says what to do."""
 
 
-def _keep_previous(path: Path) -> None:
-    """Keep the current ``checkpoint.pth`` as ``checkpoint.prev.pth`` (hard link, else a copy)."""
-    previous = path.with_name(PREVIOUS_CHECKPOINT)
-    tmp = previous.with_name(f".{previous.name}.tmp")
+def _link(source: Path, target: Path) -> None:
+    """Make ``target`` a hard link of ``source`` atomically (a copy where links are refused)."""
+    if target.exists() and os.path.samefile(source, target):
+        return  # rename() between two links of one file would do nothing
+    tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(path, tmp)
-        os.replace(tmp, previous)
+        os.link(source, tmp)
+        os.replace(tmp, target)
     except OSError:
         tmp.unlink(missing_ok=True)
-        with open(path, "rb") as src:
-            write_atomic(previous, lambda dst: shutil.copyfileobj(src, dst))
+        with open(source, "rb") as src:
+            write_atomic(target, lambda dst: shutil.copyfileobj(src, dst))
+    fsync_dir(target.parent)
+
+
+def _keep_previous(path: Path) -> None:
+    """Keep the current ``checkpoint.pth`` as ``checkpoint.prev.pth`` (no extra space)."""
+    _link(path, path.with_name(PREVIOUS_CHECKPOINT))
 
 
 def _restore_previous(output_dir: Path) -> str:
@@ -174,11 +184,7 @@ def choose_resume_checkpoint(output_dir: PathLike) -> Tuple[Path, Optional[Tuple
             ) from also_damaged
         logging.warning(f"{damaged}: resuming from the previous checkpoint {previous} "
                         f"(end of epoch {states['reporter'].get('epoch')}) instead")
-        tmp = current.with_name(f".{current.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        os.link(previous, tmp)
-        os.replace(tmp, current)
-        fsync_dir(output_dir)
+        _link(previous, current)
     record = states.get(PARTIAL_EPOCH_KEY)
     partial = (int(record["epoch"]), int(record["steps_done"])) if record else None
     return current, partial
@@ -221,21 +227,34 @@ def partial_epoch_states(
     }
 
 
-def skip_batches(iterator: Iterable, steps: int) -> Iterable:
-    """The batches of an epoch after its first ``steps`` (without loading the skipped ones)."""
-    if steps <= 0:
-        return iterator
+def _ignore_signals_then(signals: Tuple[int, ...], init_fn: Optional[Callable[[int], None]], worker_id: int) -> None:
+    """DataLoader worker start: leave ``signals`` to the trainer's process, then ``init_fn``."""
+    for sig in signals:
+        signal.signal(sig, signal.SIG_IGN)
+    if init_fn is not None:
+        init_fn(worker_id)
+
+
+def skip_batches(iterator: Iterable, steps: int, worker_signals: Tuple[int, ...] = ()) -> Iterable:
+    """The batches of an epoch after its first ``steps`` (without loading the skipped ones).
+
+    Args:
+        iterator: The epoch's batches (ESPnet's DataLoader).
+        steps: How many of its first batches to skip.
+        worker_signals: Signals the DataLoader workers ignore: a signal sent to the whole job
+            (SIGTERM) must not kill them while the trainer checkpoints and exits.
+    """
     from torch.utils.data import DataLoader
 
     if isinstance(iterator, DataLoader) and isinstance(iterator.batch_sampler, (list, tuple)):
+        if steps <= 0 and (iterator.num_workers == 0 or not worker_signals):
+            return iterator
         return DataLoader(
             iterator.dataset,
             batch_sampler=list(iterator.batch_sampler)[steps:],
             num_workers=iterator.num_workers,
             collate_fn=iterator.collate_fn,
             pin_memory=iterator.pin_memory,
-            worker_init_fn=iterator.worker_init_fn,
+            worker_init_fn=functools.partial(_ignore_signals_then, tuple(worker_signals), iterator.worker_init_fn),
         )
-    import itertools
-
-    return itertools.islice(iterator, steps, None)
+    return iterator if steps <= 0 else itertools.islice(iterator, steps, None)

@@ -224,6 +224,7 @@ def disk_full(free_bytes: Callable[[Path], int]):
         leave_free = stack.enter_context(small_disk(tmp_path / "disk"))
         exp = tmp_path / "disk" / "exp"
         shutil.copytree(base_exp, exp, symlinks=True)
+        (exp / "checkpoint.prev.pth").unlink()  # a copy, not the hard link that costs no space
         leave_free(free_bytes(exp))
         args = [*train_args(corpus, exp, "--max_epoch", BASE_EPOCHS + 1), "--resume", "true"]
         rc, log = voc_train_runner.run(args, tmp_path / "full.log")

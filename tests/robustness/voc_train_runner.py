@@ -60,6 +60,8 @@ def _child(args: List[str], log: str, kill_at_checkpoint: int) -> None:
     os.dup2(fd, 2)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
+    # DataLoader workers are forked from the trainer, as in a real run (not from the forkserver).
+    multiprocessing.set_start_method("fork", force=True)
     if kill_at_checkpoint:
         _kill_while_writing_checkpoint(kill_at_checkpoint)
     from espnet_hifigan.bin import voc_train
