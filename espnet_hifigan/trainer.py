@@ -124,6 +124,11 @@ class VocoderTrainer(GANTrainer):
         if cls._resumed_partial_epoch is not None and cls._resumed_partial_epoch[0] == epoch:
             done_before = cls._resumed_partial_epoch[1]
             logging.info(f"epoch {epoch} was preempted after {done_before} steps: training its remaining steps")
+            if hasattr(iterator, "__len__") and done_before >= len(iterator):
+                raise CheckpointError(
+                    f"{kwargs['options'].output_dir}/checkpoint.pth records {done_before} steps done in epoch {epoch}, "
+                    f"but an epoch now has {len(iterator)}: resume with the num_iters_per_epoch it was trained with"
+                )
         iterator = training_checkpoints.skip_batches(iterator, done_before, worker_signals=PREEMPTION_SIGNALS)
         result = super().train_one_epoch(iterator=_until_preempted(iterator), reporter=reporter, **kwargs)
         if _epoch_cut_short(kwargs["options"]):
