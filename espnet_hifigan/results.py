@@ -30,7 +30,16 @@ RESULTS_LOCK_FORMAT = ".{}.lock"
 TSV_FORMAT = "{:.6g}"
 # The training step of a row: the last number in its checkpoint name.
 STEP_IN_NAME = re.compile(r"(\d+)(?!.*\d)")
+# Mode of a new RESULTS.md before the umask, as open() creates files.
+NEW_FILE_MODE = 0o666
 VALUE_IN_CELL = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan)")
+
+
+def _current_umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def column_title(name: str) -> str:
@@ -179,6 +188,8 @@ def append_results_row(
                 f.write(new_text)
             if results_md.exists():
                 shutil.copymode(results_md, tmp)
+            else:  # mkstemp creates 0600; a new RESULTS.md follows the umask like any file
+                os.chmod(tmp, NEW_FILE_MODE & ~_current_umask())
             os.replace(tmp, results_md)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

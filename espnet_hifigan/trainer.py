@@ -1,11 +1,15 @@
 """ESPnet's GANTrainer with a vocoder's per-epoch pictures and sounds, and preemption.
 
 Preemption: on SIGUSR1 or SIGTERM (SLURM sends one before a time limit or preemption) the
-current epoch stops at the next step, ESPnet validates and writes ``checkpoint.pth`` as at any
-epoch end, and the process exits with :data:`PREEMPTED_EXIT_CODE` before the next epoch starts.
-Re-running the stage (or a requeued job) resumes from that checkpoint: no finished step is lost.
-Under DDP, the rank that stops first ends its iterator, and ESPnet's own end-of-iterator
-all-reduce stops every other rank at the same step.
+current epoch stops at the next step, ``checkpoint.pth`` records the state in the middle of that
+epoch (how many of its steps were done), and the process exits with :data:`PREEMPTED_EXIT_CODE`.
+Re-running the stage (or a requeued job) with ``--resume true`` trains the rest of that epoch,
+then the others: no finished step is lost and none is skipped, the run ends with the configured
+number of steps. Under DDP, the rank that stops first ends its iterator, and ESPnet's own
+end-of-iterator all-reduce stops every other rank at the same step.
+
+Checkpoints are written atomically, the previous one kept, and verified before a resume
+(:mod:`espnet_hifigan.training_checkpoints`); a full disk or a damaged checkpoint is one error line.
 
 ESPnet calls ``plot_attention`` once per epoch on ``num_att_plot`` fixed validation utterances.
 A vocoder has no attention; instead we synthesise those utterances in full and keep, per epoch,
@@ -23,11 +27,15 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import matplotlib.image
 import soundfile as sf
+import espnet2.train.trainer
 import torch
 from espnet2.torch_utils.device_funcs import to_device
 from espnet2.train.gan_trainer import GANTrainer
 from espnet2.train.reporter import SubReporter
 from espnet2.train.trainer import TrainerOptions
+
+from espnet_hifigan import training_checkpoints
+from espnet_hifigan.training_checkpoints import CheckpointError
 
 FIRST_EPOCH = 1
 # Exit status of a run stopped by SIGUSR1/SIGTERM after writing its checkpoint.
@@ -40,6 +48,8 @@ class _Preemption:
 
     requested = False
     signal_name = ""
+    # Whether the signal cut the current epoch short (it may also arrive after its last step).
+    cut_short = False
 
     @classmethod
     def handler(cls, signum, frame) -> None:  # idempotent: SIGTERM may arrive twice
@@ -57,27 +67,91 @@ def _until_preempted(iterator: Iterable) -> Iterator:
     for item in iterator:
         if _Preemption.requested:
             logging.warning(f"{_Preemption.signal_name} received: stopping this epoch early to checkpoint")
+            _Preemption.cut_short = True
             return
         yield item
+
+
+def _epoch_cut_short(options: TrainerOptions) -> bool:
+    """Whether preemption cut this epoch short, on any rank."""
+    cut = _Preemption.cut_short
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        flag = torch.tensor(int(cut), device="cuda" if options.ngpu > 0 else "cpu")
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        cut = bool(flag.item())
+    return cut
 
 
 class VocoderTrainer(GANTrainer):
     """GANTrainer whose per-epoch "attention plots" are synthesised audio and spectrograms."""
 
-    @classmethod
-    def run(cls, *args, **kwargs) -> None:
-        """ESPnet's training loop with the preemption signal handlers installed."""
-        _Preemption.install()
-        super().run(*args, **kwargs)
+    # (epoch, steps done) of the preempted epoch the resumed checkpoint records, if any.
+    _resumed_partial_epoch: Optional[Tuple[int, int]] = None
 
     @classmethod
-    def train_one_epoch(cls, *, iterator: Iterable, **kwargs) -> bool:
-        """One epoch that ends early on preemption; exits once its checkpoint is written."""
+    def run(cls, *args, **kwargs) -> None:
+        """ESPnet's training loop: preemption handlers, atomic checkpoints, one-line errors."""
+        _Preemption.install()
+        try:
+            with training_checkpoints.atomic_torch_saves(espnet2.train.trainer):
+                super().run(*args, **kwargs)
+        except CheckpointError as e:
+            logging.error(str(e))
+            sys.exit(1)
+
+    @classmethod
+    def resume(cls, checkpoint: Path, **kwargs) -> None:
+        """ESPnet's resume from the verified checkpoint (``checkpoint.prev.pth`` if needed)."""
+        checkpoint, cls._resumed_partial_epoch = training_checkpoints.choose_resume_checkpoint(Path(checkpoint).parent)
+        try:
+            super().resume(checkpoint=checkpoint, **kwargs)
+        except (RuntimeError, ValueError, KeyError) as e:
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(
+                f"cannot resume from {checkpoint}: it does not fit this model or optimizer configuration "
+                f"({first_line}); train into a new --output_dir, or use the configuration it was trained with"
+            ) from e
+
+    @classmethod
+    def train_one_epoch(cls, *, iterator: Iterable, reporter: SubReporter, **kwargs) -> bool:
+        """One epoch (its remaining steps after a preemption); on preemption, checkpoint and exit."""
         if _Preemption.requested:
-            # The previous (shortened) epoch has been validated and checkpointed by now.
+            # The previous epoch has finished, and been validated and checkpointed by now.
             logging.warning(f"checkpoint written after {_Preemption.signal_name}; exiting with {PREEMPTED_EXIT_CODE}")
             sys.exit(PREEMPTED_EXIT_CODE)
-        return super().train_one_epoch(iterator=_until_preempted(iterator), **kwargs)
+        epoch = reporter.get_epoch()
+        done_before = 0
+        if cls._resumed_partial_epoch is not None and cls._resumed_partial_epoch[0] == epoch:
+            done_before = cls._resumed_partial_epoch[1]
+            logging.info(f"epoch {epoch} was preempted after {done_before} steps: training its remaining steps")
+            if hasattr(iterator, "__len__") and done_before >= len(iterator):
+                raise CheckpointError(
+                    f"{kwargs['options'].output_dir}/checkpoint.pth records {done_before} steps done in epoch {epoch}, "
+                    f"but an epoch now has {len(iterator)}: resume with the num_iters_per_epoch it was trained with"
+                )
+        iterator = training_checkpoints.skip_batches(iterator, done_before, worker_signals=PREEMPTION_SIGNALS)
+        result = super().train_one_epoch(iterator=_until_preempted(iterator), reporter=reporter, **kwargs)
+        if _epoch_cut_short(kwargs["options"]):
+            cls._checkpoint_partial_epoch(epoch, done_before + reporter.count, **kwargs)
+        return result
+
+    @classmethod
+    def _checkpoint_partial_epoch(cls, epoch: int, steps_done: int, *, options, distributed_option, **kwargs) -> None:
+        """Write the checkpoint of an epoch stopped after ``steps_done`` steps, then exit."""
+        if not distributed_option.distributed or distributed_option.dist_rank == 0:
+            output_dir = Path(options.output_dir)
+            states = training_checkpoints.partial_epoch_states(
+                output_dir, epoch, steps_done, kwargs["model"], kwargs["optimizers"], kwargs["schedulers"],
+                kwargs.get("scaler"),
+            )
+            training_checkpoints.save(states, output_dir / training_checkpoints.RESUME_CHECKPOINT)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        logging.warning(
+            f"{_Preemption.signal_name}: epoch {epoch} stopped after {steps_done} steps, checkpoint written; "
+            f"exiting with {PREEMPTED_EXIT_CODE} (re-run with --resume true to train the rest)"
+        )
+        sys.exit(PREEMPTED_EXIT_CODE)
 
     @classmethod
     @torch.no_grad()
