@@ -504,7 +504,7 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     head -n 1 "${check_scp}" >"${stage_tmp}/check/feats.scp"
     "${decode_cmd_arr[@]}" "${voc_exp}/packed/check/inference.log" \
         "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu 0 --model_file "${stage_tmp}/model.zip" \
-        --feats_scp "${stage_tmp}/check/feats.scp" --output_dir "${stage_tmp}/check" \
+        --feats_scp "${stage_tmp}/check/feats.scp" --origin_scp "${check_scp}" --output_dir "${stage_tmp}/check" \
         || fail "decoding with the packed model failed; see ${voc_exp}/packed/check/inference.log"
     [ "$(nlines "${stage_tmp}/check/wav.scp" 2>/dev/null || echo 0)" -eq 1 ] \
         || fail "the packed model decoded nothing; see ${voc_exp}/packed/check/inference.log"
