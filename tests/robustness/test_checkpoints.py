@@ -30,7 +30,9 @@ DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
 STEPS_PER_EPOCH = 1
 BASE_EPOCHS = 2
 # Steps of the one epoch the preemption case configures; SIGTERM comes after its second.
-PREEMPTED_STEPS = 4
+# Steps of the preempted run's single epoch: SIGTERM comes after step 2 is logged, and the other 62
+# leave the signal seconds to arrive before the epoch could end (4 steps raced it on a fast machine).
+PREEMPTED_STEPS = 64
 
 
 @pytest.fixture(scope="module")
