@@ -8,7 +8,7 @@ checkpoints load without renaming keys.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -117,7 +117,11 @@ class HiFiGANGenerator(nn.Module):
         negative_slope: LeakyReLU slope inside the network.
         final_negative_slope: Slope of the LeakyReLU before ``conv_post`` (official code:
             PyTorch's default 0.01).
-        init_std: Standard deviation of the N(0, std) weight initialisation.
+        init_std: None (default): the official code's *effective* initialisation, PyTorch's
+            default conv init with weight norm computed from it (the official code draws
+            N(0, 0.01) after registering weight norm, which the norm hook then overwrites, so
+            the trained weights start at std ~0.02). A float: draw every conv weight from
+            N(0, init_std) before weight norm (takes effect; what the paper's text describes).
         use_weight_norm: Apply weight norm (training); remove it for inference.
     """
 
@@ -134,7 +138,7 @@ class HiFiGANGenerator(nn.Module):
         post_kernel_size: int = 7,
         negative_slope: float = 0.1,
         final_negative_slope: float = 0.01,
-        init_std: float = 0.01,
+        init_std: Optional[float] = None,
         use_weight_norm: bool = True,
     ):
         super().__init__()
@@ -174,9 +178,10 @@ class HiFiGANGenerator(nn.Module):
                 self.resblocks.append(block_class(channels, k, d, negative_slope))
         self.conv_post = nn.Conv1d(channels, 1, post_kernel_size, 1, padding=_get_padding(post_kernel_size))
 
-        for m in self.modules():
-            if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
-                nn.init.normal_(m.weight, 0.0, init_std)
+        if init_std is not None:
+            for m in self.modules():
+                if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
+                    nn.init.normal_(m.weight, 0.0, init_std)
         self.use_weight_norm = use_weight_norm
         if use_weight_norm:
             _apply_weight_norm(self)
