@@ -2,12 +2,12 @@
 
 ``voc.sh`` (stages 6-8), ``chain.sh`` (stages 2, 4, 5) and :meth:`Vocoder.from_pretrained` all
 decode an experiment directory with the checkpoint named by the first ``best_model_criterion`` of
-its ``config.yaml`` (``<phase>.<key>.best.pth``, e.g. ``valid.mel_l1.best.pth``), or with
+its ``config.yaml`` (``<phase>.<key>.best.pth``, e.g. ``valid.loss_mel_l1.best.pth``), or with
 ``latest.pth`` when the config has no criterion.
 
 Shell scripts ask this module::
 
-    python -m espnet_hifigan.checkpoints exp/voc_hifigan_v1      # prints valid.mel_l1.best.pth
+    python -m espnet_hifigan.checkpoints exp/voc_hifigan_v1      # prints valid.loss_mel_l1.best.pth
 """
 
 from __future__ import annotations

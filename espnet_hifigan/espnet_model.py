@@ -45,8 +45,9 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             matching loss (the official code does).
         cache_generator_outputs: Run the generator once per batch (official behaviour).
         validate_full_utterances: In validation, also synthesise every utterance in full and
-            report ``mel_l1`` (loss-mel L1) and ``mrstft`` (multi-resolution STFT distance) so
-            that ``best_model_criterion: [[valid, mel_l1, min]]`` keeps the best checkpoints.
+            report ``loss_mel_l1`` (L1 of the loss mel: natural log, 0 to ``fmax_for_loss``) and
+            ``mrstft`` (multi-resolution STFT distance) so that
+            ``best_model_criterion: [[valid, loss_mel_l1, min]]`` keeps the best checkpoints.
         feats_length_tolerance: Frames by which pre-extracted features may differ from
             ``num_frames`` of their audio; beyond it training stops naming the utterance
             (checked before training and in every batch by :mod:`espnet_hifigan.contract.lengths`).
@@ -262,8 +263,13 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         speech_lengths: torch.Tensor,
         feats: Optional[torch.Tensor] = None,
         feats_lengths: Optional[torch.Tensor] = None,
-    ) -> Dict[str, float]:
-        """Copy-synthesis metrics over whole utterances (validation).
+    ) -> Dict[str, torch.Tensor]:
+        """Copy-synthesis metrics over whole utterances (validation), batched on the device.
+
+        The padded batch is synthesised in one generator call (frames beyond an utterance's
+        length hold the silence value, as in training segments), each output is trimmed to its
+        own length, and the metrics are computed with torch where the batch lives; the results
+        stay tensors (no host read here).
 
         Args:
             speech: Waveform (B, T).
@@ -272,23 +278,29 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             feats_lengths: (B,) or None.
 
         Returns:
-            dict(mel_l1=batch mean of the loss-mel L1, mrstft=batch mean of the
-            multi-resolution STFT distance); lower is better for both.
+            dict(loss_mel_l1=batch mean of the L1 of the *loss* mel (``mel_loss_conf``: natural
+            log, fmin 0 to ``fmax_for_loss``), mrstft=batch mean of the multi-resolution STFT
+            distance (:func:`espnet_hifigan.metrics.spectral.stft_distance_terms`)), 0-dim
+            tensors; lower is better for both.
         """
-        from espnet_hifigan.metrics.spectral import multi_resolution_stft_distance
+        from espnet_hifigan.metrics.spectral import stft_distance_terms
 
         if feats is None:
             feats, feats_lengths = self.feats_extract(speech, speech_lengths)
-        mel_l1 = mrstft = 0.0
-        for i in range(speech.size(0)):
-            wav_hat = self.inference(feats[i, : feats_lengths[i]])["wav"]
-            length = min(wav_hat.numel(), int(speech_lengths[i]))
+        frames = torch.arange(feats.size(1), device=feats.device)
+        beyond = (frames[None, :] >= feats_lengths[:, None]).unsqueeze(-1)
+        feats = torch.where(beyond, self.feats_extract.silence_value().to(feats.dtype), feats)
+        if self.normalize is not None:
+            feats, _ = self.normalize(feats)
+        wav_hat = self.generator(feats.transpose(1, 2)).squeeze(1).float()  # (B, F * hop)
+        lengths = torch.minimum(feats_lengths * self.hop_length, speech_lengths).tolist()
+        mel_l1, mrstft = [], []
+        for i, length in enumerate(lengths):
             ref = speech[i, :length].float()
-            gen = wav_hat[:length].float()
-            mel_l1 += self.mel_loss(gen.view(1, 1, -1), ref.view(1, 1, -1)).item()
-            mrstft += multi_resolution_stft_distance(ref.cpu().numpy(), gen.cpu().numpy()).total
-        batch_size = speech.size(0)
-        return dict(mel_l1=mel_l1 / batch_size, mrstft=mrstft / batch_size)
+            gen = wav_hat[i, :length]
+            mel_l1.append(self.mel_loss(gen.view(1, 1, -1), ref.view(1, 1, -1)))
+            mrstft.append(stft_distance_terms(ref, gen).sum())
+        return dict(loss_mel_l1=torch.stack(mel_l1).mean(), mrstft=torch.stack(mrstft).mean())
 
     # ------------------------------------------------------------------ other entry points
     def collect_feats(

@@ -20,7 +20,7 @@ import torch
 PathLike = Union[str, Path]
 # What a model file should be, for the "pass ... instead" part of the messages.
 EXPECTED = (
-    "pass a model checkpoint of voc_train (<exp>/valid.mel_l1.best.pth, <exp>/latest.pth, <exp>/Nepoch.pth) "
+    "pass a model checkpoint of voc_train (<exp>/valid.loss_mel_l1.best.pth, <exp>/latest.pth, <exp>/Nepoch.pth) "
     "with its --train_config, or a packed model.zip"
 )
 # The keys ESPnet's trainer writes into its resume checkpoint (checkpoint.pth).
@@ -107,7 +107,7 @@ def load_state_dict(path: PathLike, role: str = "model file", data: Optional[byt
     if TRAINER_CHECKPOINT_KEYS <= set(state) and isinstance(state.get("model"), dict):
         raise ModelFileError(
             f"{role} {path} is the trainer's resume checkpoint (model, optimizers, reporter), not a model: pass "
-            f"a model checkpoint next to it ({Path(path).parent}/valid.mel_l1.best.pth, latest.pth or Nepoch.pth)"
+            f"a model checkpoint next to it ({Path(path).parent}/valid.loss_mel_l1.best.pth, latest.pth or Nepoch.pth)"
         )
     if not any(isinstance(k, str) and k.startswith("generator.") for k in state):
         keys = ", ".join(str(k) for k in list(state)[:3]) or "none"

@@ -174,6 +174,13 @@ def test_chain_finetunes_from_the_pretrained_vocoder(chained):
 
 def test_chain_decodes_again_with_the_finetuned_vocoder(chained):
     finetuned = _one(chained / "exp", "voc_debug_gta_tts_tiny_*")
+    # Fine-tuning keeps its checkpoints by the full-utterance validation metric, as pretraining,
+    # and stage 5 decodes with that checkpoint (not generator_mel_loss of the first segment).
+    config = yaml.safe_load((finetuned / "config.yaml").read_text())
+    assert config["best_model_criterion"][0] == ["valid", "loss_mel_l1", "min"]
+    assert config["model_conf"]["validate_full_utterances"] is True
+    assert _best(finetuned) == "valid.loss_mel_l1.best.pth" and (finetuned / _best(finetuned)).is_file()
+    assert "loss_mel_l1" in (finetuned / "train.log").read_text()
     out = _one(finetuned, "chain_tts_tiny_*") / f"decode_{_best(finetuned)[:-4]}" / TTS_DECODE / "test"
     first = _one(chained / "exp/voc_debug", "chain_tts_tiny_*") / f"decode_{_best(chained / 'exp/voc_debug')[:-4]}" / TTS_DECODE / "test"
     after, before = _wavs(out, chained), _wavs(first, chained)

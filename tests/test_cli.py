@@ -54,11 +54,11 @@ def trained(synthetic_corpus, tmp_path_factory) -> Path:
 
 
 def test_training_writes_checkpoints(trained):
-    for name in ("config.yaml", "checkpoint.pth", "1epoch.pth", "valid.mel_l1.best.pth"):
+    for name in ("config.yaml", "checkpoint.pth", "1epoch.pth", "valid.loss_mel_l1.best.pth"):
         assert (trained / name).is_file(), name
     # per-epoch synthesis of the fixed validation utterances, and the metric curves
     assert sorted(p.name for p in (trained / "att_ws").glob("*/1ep.*")) == ["1ep.png", "1ep.png", "1ep.wav", "1ep.wav"]
-    assert (trained / "images" / "mel_l1.png").is_file()
+    assert (trained / "images" / "loss_mel_l1.png").is_file()
     assert (trained / "images" / "mrstft.png").is_file()
     state = torch.load(trained / "1epoch.pth", map_location="cpu")
     assert any(k.startswith("generator.conv_pre") for k in state)
@@ -129,7 +129,7 @@ def test_inference_writes_wavs_of_frames_times_hop(trained, feats_scps, tmp_path
     run(
         "espnet_hifigan.bin.voc_inference",
         "--train_config", trained / "config.yaml",
-        "--model_file", trained / "valid.mel_l1.best.pth",
+        "--model_file", trained / "valid.loss_mel_l1.best.pth",
         "--feats_scp", feats_scps[kind],
         "--output_dir", out,
     )

@@ -66,7 +66,7 @@ def recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, voc_score_png: Path)
     the odd id. ``voc_score`` drew one spectrogram; the others are the page's to draw.
     """
     monkeypatch.chdir(tmp_path)
-    decode = Path("exp/voc/decode_valid.mel_l1.best/test")
+    decode = Path("exp/voc/decode_valid.loss_mel_l1.best/test")
     (decode / "wav").mkdir(parents=True)
     (tmp_path / "refs").mkdir()
     Path("dump/raw/test").mkdir(parents=True)
@@ -100,7 +100,7 @@ def recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, voc_score_png: Path)
         metrics={m: dict(mean=float(np.nanmean(v)), std=float(np.nanstd(v)), n=int(np.isfinite(v).sum()),
                          higher_is_better=m == "pesq", unit="", description=f"{m} of the test")
                  for m, v in zip(METRICS, np.array(list(SCORES.values())).T)},
-        info=dict(ref_scp="dump/raw/test/wav.scp", checkpoint="valid.mel_l1.best.pth", set="test",
+        info=dict(ref_scp="dump/raw/test/wav.scp", checkpoint="valid.loss_mel_l1.best.pth", set="test",
                   rtf=0.0123, device="cpu (1 threads)"),
         options=dict(mel_conf=None),
     )
@@ -192,7 +192,7 @@ def test_page_links_resolve_inside_and_scores_sit_in_their_rows(recipe):
     # voc_score's spectrogram kept, one more drawn (max_plots=1), two left undrawn
     assert len(parsed.srcs["img"]) == 2 and text.count("not drawn") == 2
     exp_page = parse((recipe["exp"] / PAGE_NAME).read_text(encoding="utf-8"))
-    assert "decode_valid.mel_l1.best/test/index.html" in exp_page.links
+    assert "decode_valid.loss_mel_l1.best/test/index.html" in exp_page.links
 
 
 def test_reference_scp_defaults_to_the_one_scoring_used(recipe):
@@ -223,7 +223,7 @@ def test_stale_scores_are_an_error(recipe, caplog):
 def test_experiment_page_puts_checkpoints_side_by_side(recipe):
     _write_pages(recipe, max_plots=0)
     results_md = recipe["exp"] / "RESULTS.md"
-    for checkpoint, pesq in (("checkpoint_1000steps.pth", 2.5), ("valid.mel_l1.best.pth", 3.0)):
+    for checkpoint, pesq in (("checkpoint_1000steps.pth", 2.5), ("valid.loss_mel_l1.best.pth", 3.0)):
         summary = dict(num_utterances=4, metrics={
             "pesq": dict(mean=pesq, std=0.1, n=4, higher_is_better=True, unit="MOS"),
             "mcd": dict(mean=10 - pesq, std=0.2, n=4, higher_is_better=False, unit="dB"),
@@ -232,11 +232,11 @@ def test_experiment_page_puts_checkpoints_side_by_side(recipe):
     assert listening_page.main(["--exp_dir", str(recipe["exp"])]) == 0
     text = (recipe["exp"] / PAGE_NAME).read_text(encoding="utf-8")
     head = text[text.index("<h2>test</h2>"):]
-    assert head.index("checkpoint_1000steps.pth") < head.index("valid.mel_l1.best.pth")
+    assert head.index("checkpoint_1000steps.pth") < head.index("valid.loss_mel_l1.best.pth")
     # the best column of each metric is bold: pesq higher, mcd lower, both the second checkpoint
     assert '<td class="num best" data-key="pesq">3.000 ± 0.100</td>' in text
     assert '<td class="num best" data-key="mcd">7.000 ± 0.200</td>' in text
-    assert '<a href="decode_valid.mel_l1.best/test/index.html">valid.mel_l1.best.pth</a>' in text
+    assert '<a href="decode_valid.loss_mel_l1.best/test/index.html">valid.loss_mel_l1.best.pth</a>' in text
 
 
 def test_experiment_page_without_anything_is_an_error(tmp_path, caplog):

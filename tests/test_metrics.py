@@ -60,7 +60,7 @@ def harmonic_tone(f0: float, fs: int = 16000, seconds: float = 1.0, n_harmonics:
 def test_registry_directions_and_defaults():
     assert set(DEFAULT_METRICS) <= set(METRICS)
     assert higher_is_better("pesq") and higher_is_better("stoi")
-    for name in ("mcd", "mcd_dtw", "log_f0_rmse", "vuv_error", "mrstft", "mel_l1"):
+    for name in ("mcd", "mcd_dtw", "log_f0_rmse", "vuv_error", "mrstft", "feats_mel_l1"):
         assert not higher_is_better(name)
     assert parse_metric_names("mcd, pesq,mcd") == ["mcd", "pesq"]
     with pytest.raises(ValueError, match="unknown metric 'mdc'"):
@@ -70,7 +70,7 @@ def test_registry_directions_and_defaults():
 def test_identical_signals_score_perfectly(speech):
     x, fs = speech
     scores = score_pair(x, x.copy(), fs, metrics=list(METRICS))
-    for name in ("mcd", "mcd_dtw", "log_f0_rmse", "vuv_error", "mrstft", "mrstft_sc", "mrstft_mag", "mel_l1"):
+    for name in ("mcd", "mcd_dtw", "log_f0_rmse", "vuv_error", "mrstft", "mrstft_sc", "mrstft_mag", "feats_mel_l1"):
         assert scores[name] == pytest.approx(0.0, abs=1e-6), name
     assert scores["pesq"] == pytest.approx(PESQ_WB_MAX, abs=0.01)
     assert scores["stoi"] == pytest.approx(1.0, abs=1e-4)
@@ -79,7 +79,7 @@ def test_identical_signals_score_perfectly(speech):
 
 def test_noise_degrades_every_metric_monotonically(speech):
     x, fs = speech
-    metrics = ["mcd", "pesq", "stoi", "mrstft", "mel_l1"]
+    metrics = ["mcd", "pesq", "stoi", "mrstft", "feats_mel_l1"]
     rows = [score_pair(x, add_noise(x, snr), fs, metrics=metrics) for snr in SNRS_DB]
     for name in metrics:
         values = [row[name] for row in rows]
@@ -136,10 +136,10 @@ def test_dtw_mcd_accepts_different_lengths(speech):
 def test_small_length_mismatch_is_trimmed(speech, extra):
     x, fs = speech
     gen = np.concatenate([x, np.zeros(extra)]) if extra > 0 else x[:extra]
-    scores = score_pair(x, gen, fs, metrics=["mcd", "mrstft", "mel_l1", "stoi"])
+    scores = score_pair(x, gen, fs, metrics=["mcd", "mrstft", "feats_mel_l1", "stoi"])
     if extra > 0:  # the extra tail is dropped, what remains is identical
         assert scores["mrstft"] == pytest.approx(0.0, abs=1e-6)
-        assert scores["mel_l1"] == pytest.approx(0.0, abs=1e-6)
+        assert scores["feats_mel_l1"] == pytest.approx(0.0, abs=1e-6)
         assert scores["stoi"] == pytest.approx(1.0, abs=1e-4)
     assert all(math.isfinite(v) for v in scores.values())
     ref_t, gen_t = trim_to_common_length(x, gen, fs)

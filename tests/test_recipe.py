@@ -149,7 +149,7 @@ def test_scoring_writes_results(recipe):
     results = recipe["exp"] / "RESULTS.md"
     assert results.is_file()
     text = results.read_text()
-    for metric in ("mcd", "log_f0_rmse", "vuv_error", "pesq", "stoi", "mrstft", "mel_l1"):
+    for metric in ("mcd", "log_f0_rmse", "vuv_error", "pesq", "stoi", "mrstft", "feats_mel_l1"):
         assert metric in text
     for dset in DECODED_SETS:
         assert dset in text
@@ -158,7 +158,7 @@ def test_scoring_writes_results(recipe):
         pngs = list(scoring.glob("spectrograms/*.png"))
         assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     # the validation metric curve over training (one point per ESPnet epoch)
-    assert (recipe["exp"] / "images" / "mel_l1.png").is_file()
+    assert (recipe["exp"] / "images" / "loss_mel_l1.png").is_file()
 
 
 def test_scoring_writes_listening_pages(recipe):

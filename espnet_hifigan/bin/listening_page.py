@@ -9,7 +9,7 @@ writes ``exp/<tag>/index.html``: the ``RESULTS.md`` rows, checkpoints side by si
 every decode page. With both, the decode page links back to the experiment page.
 
 Example:
-    python -m espnet_hifigan.bin.listening_page --decode_dir exp/voc/decode_valid.mel_l1.best/test \\
+    python -m espnet_hifigan.bin.listening_page --decode_dir exp/voc/decode_valid.loss_mel_l1.best/test \\
         --ref_scp dump/raw/test/wav.scp --exp_dir exp/voc
 """
 

@@ -356,7 +356,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nj", type=int, default=1, help="Parallel worker processes")
     parser.add_argument("--mel_conf", type=Path, default=None,
                         help="YAML of LogMelSpectrogram arguments (feature contract or train config) "
-                        "for mel_l1 and the plots")
+                        "for feats_mel_l1 and the plots")
     parser.add_argument("--f0_method", choices=("dio", "harvest"), default=ScoreOptions.f0_method)
     parser.add_argument("--f0_min", type=float, default=ScoreOptions.f0_min, help="Hz")
     parser.add_argument("--f0_max", type=float, default=ScoreOptions.f0_max, help="Hz")

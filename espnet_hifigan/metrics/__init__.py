@@ -20,7 +20,9 @@ mrstft         --      lower       multi-resolution STFT spectral convergence +
                                    log-magnitude L1, averaged over resolutions
 mrstft_sc      --      lower       its spectral-convergence part
 mrstft_mag     --      lower       its log-magnitude part
-mel_l1         log10   lower       mean |log-mel difference| (LogMelSpectrogram)
+feats_mel_l1   log10   lower       mean |log-mel difference| of the feature mel
+                                   (LogMelSpectrogram of --mel_conf, e.g. 80-7600 Hz);
+                                   not the validation loss_mel_l1 (natural log, 0..fs/2)
 =============  ======  ==========  ================================================
 
 Length mismatch: frame-aligned metrics trim both signals to the shorter length when

@@ -177,7 +177,7 @@ def _estoi(ctx: PairContext) -> float:
     return perceptual.stoi(*ctx.aligned, ctx.fs, extended=True)
 
 
-def _mel_l1(ctx: PairContext) -> float:
+def _feats_mel_l1(ctx: PairContext) -> float:
     return spectral.mel_l1(*ctx.aligned, ctx.fs, mel_conf=ctx.mel_conf)
 
 
@@ -196,8 +196,8 @@ _SPECS = (
                lambda ctx: ctx.stft_distance.spectral_convergence),
     MetricSpec("mrstft_mag", False, "", "MR-STFT log-magnitude L1 (natural log)", True,
                lambda ctx: ctx.stft_distance.log_magnitude_l1),
-    MetricSpec("mel_l1", False, "", "mean |log-mel difference| (LogMelSpectrogram units)", True,
-               _mel_l1),
+    MetricSpec("feats_mel_l1", False, "", "mean |log-mel difference| of the feature mel "
+               "(--mel_conf: log10, 80-7600 Hz by default), not the training loss mel", True, _feats_mel_l1),
 )  # fmt: skip
 
 #: All metrics by name.
@@ -210,7 +210,7 @@ DEFAULT_METRICS: Tuple[str, ...] = (
     "pesq",
     "stoi",
     "mrstft",
-    "mel_l1",
+    "feats_mel_l1",
 )
 
 

@@ -200,13 +200,56 @@ def _stft_magnitude(x: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Te
         n_fft=n_fft,
         hop_length=hop,
         win_length=win,
-        window=torch.hann_window(win, dtype=x.dtype),
+        window=torch.hann_window(win, dtype=x.dtype, device=x.device),
         center=True,
         pad_mode="reflect",
         return_complex=True,
     )
     power = spec.real.pow(2) + spec.imag.pow(2)
     return power.clamp(min=STFT_POWER_FLOOR).sqrt()
+
+
+def stft_distance_terms(
+    ref: torch.Tensor,
+    gen: torch.Tensor,
+    resolutions: Sequence[Tuple[int, int, int]] = DEFAULT_STFT_RESOLUTIONS,
+) -> torch.Tensor:
+    """Multi-resolution STFT distance terms of two equal-length waveforms, on their device.
+
+    The one implementation behind :func:`multi_resolution_stft_distance` (the scorer) and the
+    model's full-utterance validation metric; nothing is read back to the host.
+
+    Args:
+        ref: Reference waveform, shape ``(T,)``.
+        gen: Generated waveform, shape ``(T,)``, same dtype and device.
+        resolutions: ``(n_fft, hop_length, win_length)`` settings in samples.
+
+    Returns:
+        ``(spectral convergence, log-magnitude L1)`` averaged over resolutions, shape ``(2,)``.
+
+    Raises:
+        ValueError: If the lengths differ, a resolution is invalid or the signal is too short.
+    """
+    if ref.shape != gen.shape or ref.dim() != 1:
+        raise ValueError(
+            f"waveforms must be 1-D of equal length, got {tuple(ref.shape)} and {tuple(gen.shape)}; trim them first"
+        )
+    if not resolutions:
+        raise ValueError("at least one STFT resolution is needed")
+    terms = []
+    for n_fft, hop, win in resolutions:
+        if not (0 < hop and 0 < win <= n_fft):
+            raise ValueError(f"invalid STFT resolution (n_fft={n_fft}, hop={hop}, win={win})")
+        if ref.numel() <= n_fft // 2:
+            raise ValueError(
+                f"signal of {ref.numel()} samples is too short for an STFT with n_fft={n_fft}"
+            )
+        ref_mag = _stft_magnitude(ref, n_fft, hop, win)
+        gen_mag = _stft_magnitude(gen, n_fft, hop, win)
+        sc = torch.linalg.norm(ref_mag - gen_mag) / torch.linalg.norm(ref_mag)
+        mag = torch.mean(torch.abs(ref_mag.log() - gen_mag.log()))
+        terms.append(torch.stack([sc, mag]))
+    return torch.stack(terms).mean(dim=0)
 
 
 def multi_resolution_stft_distance(
@@ -218,8 +261,8 @@ def multi_resolution_stft_distance(
 
     For each ``(n_fft, hop_length, win_length)`` (Hann window, centred frames), the
     spectral convergence and the mean absolute difference of natural-log magnitudes
-    are computed; both are averaged over resolutions.  **Lower is better**; 0 means
-    identical magnitudes.
+    are computed; both are averaged over resolutions (in float64, see
+    :func:`stft_distance_terms`).  **Lower is better**; 0 means identical magnitudes.
 
     Args:
         ref: Reference waveform, shape ``(T,)``.
@@ -234,24 +277,10 @@ def multi_resolution_stft_distance(
     """
     if len(ref) != len(gen):
         raise ValueError(f"lengths differ ({len(ref)} vs {len(gen)}); trim them first")
-    if not resolutions:
-        raise ValueError("at least one STFT resolution is needed")
     ref_t = torch.from_numpy(as_waveform(ref, "reference"))
     gen_t = torch.from_numpy(as_waveform(gen, "generated"))
-    sc_total, mag_total = 0.0, 0.0
-    for n_fft, hop, win in resolutions:
-        if not (0 < hop and 0 < win <= n_fft):
-            raise ValueError(f"invalid STFT resolution (n_fft={n_fft}, hop={hop}, win={win})")
-        if len(ref) <= n_fft // 2:
-            raise ValueError(
-                f"signal of {len(ref)} samples is too short for an STFT with n_fft={n_fft}"
-            )
-        ref_mag = _stft_magnitude(ref_t, n_fft, hop, win)
-        gen_mag = _stft_magnitude(gen_t, n_fft, hop, win)
-        sc_total += float(torch.linalg.norm(ref_mag - gen_mag) / torch.linalg.norm(ref_mag))
-        mag_total += float(torch.mean(torch.abs(ref_mag.log() - gen_mag.log())))
-    n = len(resolutions)
-    return STFTDistance(spectral_convergence=sc_total / n, log_magnitude_l1=mag_total / n)
+    sc, mag = stft_distance_terms(ref_t, gen_t, resolutions).tolist()
+    return STFTDistance(spectral_convergence=sc, log_magnitude_l1=mag)
 
 
 def resolve_mel_conf(fs: int, mel_conf: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:

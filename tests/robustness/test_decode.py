@@ -83,7 +83,7 @@ def env(synthetic_corpus, tmp_path_factory) -> Dict:
     exp = root / "exp"
     exp.mkdir()
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
-    torch.save(state, exp / "valid.mel_l1.best.pth")
+    torch.save(state, exp / "valid.loss_mel_l1.best.pth")
     valid = _feats(synthetic_corpus["valid_scp"])
     env = dict(root=root, exp=exp, config=config, state=state, valid=valid, corpus=synthetic_corpus,
                good_scp=_write_feats(root / "good", valid))
@@ -95,7 +95,7 @@ def env(synthetic_corpus, tmp_path_factory) -> Dict:
 
 def _run(env: Dict, args: List[str], out: Path, model: Path = None) -> Tuple[int, str]:
     """voc_inference in process: (exit status, the ERROR lines)."""
-    model = model or env["exp"] / "valid.mel_l1.best.pth"
+    model = model or env["exp"] / "valid.loss_mel_l1.best.pth"
     cmd = ["--train_config", str(env["exp"] / "config.yaml"), "--model_file", str(model), "--output_dir", str(out),
            *args]
     handler = _ListHandler()
@@ -230,7 +230,7 @@ def _model(kind: str):
         elif kind == "trainer":
             torch.save(dict(model=env["state"], reporter=dict(epoch=1), optimizers=[{}, {}], schedulers=[None, None],
                             scaler=None), path)
-            needles += ["resume checkpoint", "valid.mel_l1.best.pth"]
+            needles += ["resume checkpoint", "valid.loss_mel_l1.best.pth"]
         elif kind == "other_config":
             conf = dict(env["config"]["generator_conf"], upsample_initial_channel=64)
             other = HiFiGANGenerator(in_channels=80, **conf)
