@@ -5,7 +5,8 @@
 and the listening pages read ``RESULTS.md`` back as rows (:func:`read_results_md`), the listening
 pages ``per_utt.tsv`` as scores (:func:`read_per_utt_tsv`). Columns: ``checkpoint``, ``set``,
 ``n_utts``, one ``<metric> [<unit>] ↑|↓`` column per metric with ``mean ± std`` cells, ``RTF``,
-``device``.
+``device``; above each new table a note says which mel ``feats_mel_l1`` and the checkpoint
+criterion ``loss_mel_l1`` use (:func:`mel_legend`).
 """
 
 from __future__ import annotations
@@ -128,6 +129,32 @@ def summary_markdown(summary: Mapping[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mel_legend(summary: Mapping[str, Any]) -> str:
+    """The note above a new ``RESULTS.md`` table saying which mel each mel metric uses.
+
+    Two different log-mel distances appear in an experiment: ``feats_mel_l1`` (a scoring column:
+    the *feature* mel of ``voc_score --mel_conf``) and ``loss_mel_l1`` (the validation metric that
+    names ``valid.loss_mel_l1.best.pth``: the *loss* mel of ``model_conf.mel_loss_conf``).
+    """
+    from espnet_hifigan.metrics.spectral import DEFAULT_MEL_CONF
+
+    conf = {**DEFAULT_MEL_CONF, "log_base": 10.0, **(((summary.get("options") or {}).get("mel_conf")) or {})}
+    log = "natural log" if conf.get("log_base") is None else f"log{conf['log_base']:g}"
+    fmin = 0 if conf.get("fmin") is None else conf["fmin"]
+    fmax = "fs/2" if conf.get("fmax") is None else f"{conf['fmax']:g} Hz"
+    parts = []
+    if "feats_mel_l1" in summary["metrics"]:
+        parts.append(
+            f"`feats_mel_l1`: L1 of the feature log-mel ({log}, {fmin:g} Hz to {fmax}, "
+            f"{conf.get('n_mels')} bins, n_fft {conf.get('n_fft')}, hop {conf.get('hop_length')})."
+        )
+    parts.append(
+        "Checkpoints `valid.loss_mel_l1.best*` were selected by the validation `loss_mel_l1`: L1 of the "
+        "training loss mel over whole utterances (natural log, 0 Hz to fmax_for_loss, fs/2 by default)."
+    )
+    return " ".join(parts)
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -181,7 +208,7 @@ def append_results_row(
             new_text = text.rstrip("\n") + "\n" + row + "\n"
         else:
             prefix = text.rstrip("\n") + "\n\n" if text.strip() else ""
-            new_text = prefix + "\n".join([header, separator, row]) + "\n"
+            new_text = prefix + mel_legend(summary) + "\n\n" + "\n".join([header, separator, row]) + "\n"
         fd, tmp = tempfile.mkstemp(dir=results_md.parent, prefix=f".{results_md.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -12,6 +12,7 @@ import kaldiio
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from espnet_hifigan.bin import extract_feats, format_wav, validate_data_dir
@@ -321,6 +322,56 @@ def test_format_wav_bad_utterance_leaves_nothing(tmp_path, caplog):
     assert "utterance 'utt2'" in caplog.text and str(bad) in caplog.text
     assert not (tmp_path / "wav.scp").exists() and not (tmp_path / "u2n").exists()
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def _format_then_extract(tmp_path, src_scp: Path, *format_opts):
+    """Stage 2 then stage 3 on one utterance: the formatted audio and its features."""
+    assert run_format(tmp_path, src_scp, "--audio_format", "wav", *format_opts) == 0
+    rc = extract_feats.main([
+        "--wav_scp", str(tmp_path / "wav.scp"), "--out_ark", str(tmp_path / "feats.ark"),
+        "--out_scp", str(tmp_path / "feats.scp"), "--out_utt2num_frames", str(tmp_path / "u2f"),
+        "--fs", "16000", "--n_fft", "512", "--hop_length", "128", "--n_mels", "40",
+    ])
+    assert rc == 0
+    wav, _ = sf.read((tmp_path / "wav.scp").read_text().split()[1])
+    (_, feats), = kaldiio.load_scp_sequential(str(tmp_path / "feats.scp"))
+    return wav, feats
+
+
+def test_format_wav_peak_normalisation_feeds_the_features(tmp_path):
+    src = tmp_path / "quiet.wav"
+    t = np.arange(16000) / 16000
+    quiet = 0.3 * np.sin(2 * np.pi * 220 * t) * np.hanning(t.size)
+    sf.write(src, quiet, 16000, subtype="FLOAT")
+    (tmp_path / "in.scp").write_text(f"utt1 {src}\n")
+    extractor = LogMelSpectrogram(fs=16000, n_fft=512, hop_length=128, n_mels=40)
+
+    def mel(x):
+        return extractor(torch.from_numpy(np.asarray(x, dtype=np.float32))[None])[0][0].numpy()
+
+    off_dir, on_dir = tmp_path / "off", tmp_path / "on"
+    off_dir.mkdir(), on_dir.mkdir()
+    # Off (the default): the audio is written untouched (up to 16-bit quantisation).
+    off_wav, off_feats = _format_then_extract(off_dir, tmp_path / "in.scp")
+    np.testing.assert_allclose(off_wav, quiet, atol=1 / 32768)
+    # On: the official pretraining's normalize(audio) * 0.95, and stage 3 reads the scaled audio.
+    on_wav, on_feats = _format_then_extract(on_dir, tmp_path / "in.scp", "--peak_normalize", "0.95")
+    assert np.max(np.abs(on_wav)) == pytest.approx(0.95, abs=1 / 32768)
+    np.testing.assert_allclose(on_wav, quiet * (0.95 / np.max(np.abs(quiet))), atol=1 / 32768)
+    np.testing.assert_allclose(on_feats, mel(on_wav), atol=1e-4)
+    np.testing.assert_allclose(off_feats, mel(off_wav), atol=1e-4)
+    # the loudest mel bin (magnitude mel, log10) rises by log10 of the gain
+    assert on_feats.max() - off_feats.max() == pytest.approx(np.log10(0.95 / 0.3), abs=1e-3)
+    # A bad value is refused by the option parser.
+    with pytest.raises(SystemExit):
+        run_format(tmp_path, tmp_path / "in.scp", "--peak_normalize", "1.5")
+
+
+def test_voc_sh_refuses_peak_normalisation_with_a_tts_experiment():
+    proc = sh(TEMPLATE / "voc.sh", "--train_set", "a", "--valid_set", "b", "--tts_exp", "/none",
+              "--peak_normalize", "0.95", cwd=REPO_ROOT / "egs2" / "mini_an4" / "voc1", check=False)
+    assert proc.returncode != 0
+    assert "--peak_normalize would change the level of the audio the TTS's mels match" in proc.stderr
 
 
 # ----------------------------------------------------------------------------- extract_feats

@@ -100,6 +100,9 @@ def test_scores_writes_outputs_and_appends_results(corpus):
     assert (out2 / "per_utt.tsv").read_text() == (out / "per_utt.tsv").read_text()
     text = results_md.read_text()
     assert text.count("| checkpoint | set |") == 1
+    # The note above the table says which mel each mel metric uses (the corpus' default mel_conf).
+    assert text.count("`feats_mel_l1`: L1 of the feature log-mel (log10, 80 Hz to 7600 Hz") == 1
+    assert "validation `loss_mel_l1`: L1 of the training loss mel over whole utterances (natural log" in text
     rows = _data_rows(results_md)
     assert len(rows) == 2
     assert "checkpoint_1000steps.pth" in rows[0] and "0.0123" in rows[0] and "cpu (2 threads)" in rows[0]

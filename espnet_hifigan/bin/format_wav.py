@@ -10,6 +10,12 @@ channel, resample it to ``--fs`` with :func:`torchaudio.functional.resample`, an
 A WAV whose header promises more samples than the file holds (a truncated copy) is an error;
 audio at another sampling rate than ``--fs`` is resampled and counted per rate in the log.
 
+Peak normalisation (``--peak_normalize 0.95``, off by default): every utterance is scaled so
+that its largest absolute sample is 0.95, as the official HiFi-GAN pretraining does when it loads
+a file (``librosa.util.normalize(audio) * 0.95``). Applied here, before feature extraction, the
+features and the training targets stay consistent. Leave it off for vocoders that must match an
+ESPnet TTS's features: the TTS learnt the level of the un-normalised audio.
+
 Multi-channel input: ``--multi_channel error`` (default) stops with an error naming the
 utterance; ``--multi_channel first`` keeps the first channel.
 
@@ -154,6 +160,35 @@ def to_mono(data: np.ndarray, policy: str) -> np.ndarray:
     )
 
 
+def peak_normalize(wav: np.ndarray, peak: float) -> np.ndarray:
+    """Scale ``wav`` so that ``max |wav| == peak`` (digital silence is returned unchanged).
+
+    Args:
+        wav: Waveform, shape ``(T,)``.
+        peak: Target peak in ``(0, 1]``.
+
+    Returns:
+        The scaled waveform, shape ``(T,)``.
+    """
+    current = float(np.max(np.abs(wav)))
+    if current == 0.0:
+        return wav
+    return wav * (peak / current)
+
+
+def optional_peak(text: str) -> Optional[float]:
+    """``--peak_normalize``: a peak in (0, 1], or ``""``/``none``/``null``/``false`` for off."""
+    if text.strip().lower() in ("", "none", "null", "false"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a peak in (0, 1] or 'none', got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"the peak must be in (0, 1], got {value}")
+    return value
+
+
 def resample(wav: np.ndarray, orig_fs: int, new_fs: int) -> np.ndarray:
     """Resample a 1-D signal with :func:`torchaudio.functional.resample`."""
     if orig_fs == new_fs:
@@ -255,6 +290,8 @@ def format_wav(args: argparse.Namespace) -> None:
             wav = resample(wav, rate, args.fs)
             if not np.all(np.isfinite(wav)):
                 raise FormatError(f"utterance {utt!r} ({source}): audio contains NaN or Inf")
+            if args.peak_normalize is not None:
+                wav = peak_normalize(wav, args.peak_normalize)
             peak = float(np.max(np.abs(wav)))
             if peak > 1.0:
                 n_clipped += 1
@@ -281,6 +318,7 @@ def format_wav(args: argparse.Namespace) -> None:
         logging.warning(f"resampled to {args.fs} Hz: {counts} (of {len(scp_lines)} utterances)")
     logging.info(
         f"formatted {len(scp_lines)} utterances ({total_sec:.1f} s of audio at {args.fs} Hz, "
+        f"{'peak-normalised to ' + str(args.peak_normalize) + ', ' if args.peak_normalize else ''}"
         f"{n_clipped} clipped) in {time.process_time() - start_cpu:.2f} CPU-s, "
         f"{time.perf_counter() - start_wall:.2f} s"
     )
@@ -312,6 +350,12 @@ def get_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_SEGMENT_TOLERANCE_SEC,
         help="seconds a segment may end after its recording (the end is clipped)",
+    )
+    parser.add_argument(
+        "--peak_normalize",
+        type=optional_peak,
+        default=None,
+        help="scale every utterance to this peak (official pretraining: 0.95); none = off",
     )
     parser.add_argument("--out_dir", type=Path, required=True, help="directory of the written audio")
     parser.add_argument("--out_scp", type=Path, required=True, help="output wav.scp")

@@ -44,6 +44,8 @@
 #   --test_sets "A B"      sets decoded and scored in stages 6-7 (default: "")
 #   --audio_format FMT     flac or wav for the formatted audio (default: flac)
 #   --multi_channel MODE   multi-channel input: error or first (keep channel 0) (default: error)
+#   --peak_normalize P     scale each utterance to peak P, e.g. 0.95 as the official pretraining;
+#                          not with TTS-matched features (--tts_exp) (default: "" = off)
 # Features (one source of truth for stage 3, training and decoding):
 #   --fs HZ                sampling rate (default: 22050)
 #   --n_fft N              FFT size (default: 1024)
@@ -105,6 +107,7 @@ valid_set=""
 test_sets=""
 audio_format=flac
 multi_channel=error
+peak_normalize=""
 # Features
 fs=22050
 n_fft=1024
@@ -136,6 +139,7 @@ recipe_options "$@"
 [ -n "${valid_set}" ] || fail "--valid_set is required"
 check_uint nj inference_nj ngpu num_nodes n_fft n_shift n_mels fs
 check_stage_range "$((${#tts_exp} > 0 ? 13 : 8))" "stages 9-13 run with --tts_exp"
+[ -z "${tts_exp}" ] || [ -z "${peak_normalize}" ] || fail "--peak_normalize would change the level of the audio the TTS's mels match: leave it off with --tts_exp"
 [ "${nj}" -ge 1 ] && [ "${inference_nj}" -ge 1 ] && [ "${num_nodes}" -ge 1 ] \
     || fail "--nj, --inference_nj and --num_nodes must be >= 1"
 if [ "${stop_stage}" -ge 3 ] && [ -z "${train_config}" ]; then
@@ -248,7 +252,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         log "${dset}: $(nlines "${keys}") utterances, ${_nj} jobs, logs in ${logdir}/format_wav.*.log"
         if ! "${train_cmd_arr[@]}" JOB=1:"${_nj}" "${logdir}/format_wav.JOB.log" \
             "${python_arr[@]}" -m espnet_hifigan.bin.format_wav "${seg_opts[@]}" \
-            --fs "${fs}" --audio_format "${audio_format}" --multi_channel "${multi_channel}" \
+            --fs "${fs}" --audio_format "${audio_format}" --multi_channel "${multi_channel}" --peak_normalize "${peak_normalize}" \
             --out_dir "${stage_tmp}/data/format.JOB" --out_scp "${logdir}/wav.JOB.scp" \
             --out_utt2num_samples "${logdir}/utt2num_samples.JOB"; then
             fail "audio formatting of ${dset} failed; see ${logdir}/format_wav.*.log"
