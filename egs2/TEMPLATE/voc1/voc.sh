@@ -56,7 +56,9 @@
 #   The other fields of the feature contract (window, log base, floors, padding) come from
 #   feats_extract_conf of --train_config; dump/raw/<set>/feats_conf.yaml records them all.
 # Training:
-#   --train_config FILE    training config (required from stage 3 on)
+#   --train_config FILE    training config (default: the --voc_version preset for --fs/--n_shift,
+#                          python -m espnet_hifigan.presets list; another shift needs a config)
+#   --voc_version V        v1, v2 or v3: the preset's generator (default: v1)
 #   --tag NAME             experiment name (default: voc_<basename of train_config>)
 #   --voc_stats_dir DIR    statistics directory (default: <expdir>/voc_stats)
 #   --train_args STR       extra options of espnet_hifigan.bin.voc_train (default: "")
@@ -118,6 +120,7 @@ fmin=80
 fmax=7600
 # Training
 train_config=""
+voc_version=v1
 tag=""
 voc_stats_dir=""
 train_args=""
@@ -142,9 +145,6 @@ check_stage_range "$((${#tts_exp} > 0 ? 13 : 8))" "stages 9-13 run with --tts_ex
 [ -z "${tts_exp}" ] || [ -z "${peak_normalize}" ] || fail "--peak_normalize would change the level of the audio the TTS's mels match: leave it off with --tts_exp"
 [ "${nj}" -ge 1 ] && [ "${inference_nj}" -ge 1 ] && [ "${num_nodes}" -ge 1 ] \
     || fail "--nj, --inference_nj and --num_nodes must be >= 1"
-if [ "${stop_stage}" -ge 3 ] && [ -z "${train_config}" ]; then
-    fail "--train_config is required for stages 3 and later"
-fi
 if [ -n "${train_config}" ] && [ ! -f "${train_config}" ]; then
     fail "training config not found: ${train_config}"
 fi
@@ -176,6 +176,11 @@ if [ -n "${tts_exp}" ]; then
     done <<<"${tts_feats}"
 fi
 # <<< chaining
+if [ -z "${train_config}" ] && [ "${stop_stage}" -ge 3 ]; then  # the preset of --fs/--n_shift
+    train_config="$("${python_arr[@]}" -m espnet_hifigan.presets choose --fs "${fs}" --n_shift "${n_shift}" \
+        --version "${voc_version}" --output_dir "${expdir}/conf")" || fail "no --train_config given and no preset fits (see above)"
+    log "--train_config ${train_config} (the ${voc_version} preset for fs=${fs}, n_shift=${n_shift})"
+fi
 
 if [ -z "${tag}" ]; then
     tag="voc_$(basename "${train_config:-none}" .yaml)"
