@@ -268,8 +268,9 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
 
         The padded batch is synthesised in one generator call (frames beyond an utterance's
         length hold the silence value, as in training segments), each output is trimmed to its
-        own length, and the metrics are computed with torch where the batch lives; the results
-        stay tensors (no host read here).
+        own length, and the metrics are computed with torch where the batch lives (spectra per
+        utterance, so that each is framed and padded exactly as on its own); the one host read
+        is the lengths, and the results stay tensors.
 
         Args:
             speech: Waveform (B, T).
@@ -295,11 +296,12 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         wav_hat = self.generator(feats.transpose(1, 2)).squeeze(1).float()  # (B, F * hop)
         lengths = torch.minimum(feats_lengths * self.hop_length, speech_lengths).tolist()
         mel_l1, mrstft = [], []
-        for i, length in enumerate(lengths):
-            ref = speech[i, :length].float()
-            gen = wav_hat[i, :length]
-            mel_l1.append(self.mel_loss(gen.view(1, 1, -1), ref.view(1, 1, -1)))
-            mrstft.append(stft_distance_terms(ref, gen).sum())
+        with autocast("cuda", enabled=False):  # spectra in float32, as the training mel loss
+            for i, length in enumerate(lengths):
+                ref = speech[i, :length].float()
+                gen = wav_hat[i, :length]
+                mel_l1.append(self.mel_loss(gen.view(1, 1, -1), ref.view(1, 1, -1)))
+                mrstft.append(stft_distance_terms(ref, gen).sum())
         return dict(loss_mel_l1=torch.stack(mel_l1).mean(), mrstft=torch.stack(mrstft).mean())
 
     # ------------------------------------------------------------------ other entry points
