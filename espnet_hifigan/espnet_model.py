@@ -20,6 +20,7 @@ from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.losses import MelL1Loss
+from espnet_hifigan.segments import cut_segments
 
 
 class ESPnetHiFiGANModel(AbsGANESPnetModel):
@@ -103,13 +104,6 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         self._cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
     # ------------------------------------------------------------------ segments
-    def _segment_starts(self, num_frames: torch.Tensor) -> torch.Tensor:
-        """Random (train) or first (eval) segment start frame per utterance, (B,)."""
-        max_start = (num_frames - self.segment_frames).clamp(min=0)
-        if not self.training:
-            return torch.zeros_like(max_start)
-        return (torch.rand(max_start.shape, device=max_start.device) * (max_start + 1)).long()
-
     def _cut_segments(
         self,
         speech: torch.Tensor,
@@ -117,10 +111,11 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         feats: Optional[torch.Tensor],
         feats_lengths: Optional[torch.Tensor],
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Cut aligned (features, audio) segments.
+        """Cut aligned (features, audio) segments (:func:`espnet_hifigan.segments.cut_segments`).
 
-        Frame ``j`` pairs with samples ``[j * hop, (j + 1) * hop)``. Utterances shorter than the
-        segment are padded: audio with zeros, features with the silence value.
+        Random starts in training, the first frame otherwise. Training batches arrive already
+        cut by the collate function (:class:`espnet_hifigan.segments.SegmentCollate`); cutting
+        them again returns them unchanged.
 
         Args:
             speech: Waveform (B, T).
@@ -131,33 +126,14 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         Returns:
             Features (B, segment_frames, n_mels) and audio (B, segment_size).
         """
-        hop = self.hop_length
-        frames = self.segment_frames
-        # Frames whose audio lies fully inside the utterance.
-        usable = speech_lengths // hop
-        if feats is not None:
-            usable = torch.minimum(usable, feats_lengths)
-        starts = self._segment_starts(usable)
-
-        sample_idx = starts[:, None] * hop + torch.arange(self.segment_size, device=speech.device)
-        limit = (usable * hop)[:, None]
-        padded_speech = torch.nn.functional.pad(speech, (0, self.segment_size))
-        audio = padded_speech.gather(1, sample_idx).masked_fill(sample_idx >= limit, 0.0)
-
-        if feats is None:
+        silence = None if feats is None else self.feats_extract.silence_value()
+        audio, seg, _ = cut_segments(
+            speech, speech_lengths, feats, feats_lengths, self.segment_size, self.hop_length, silence,
+            random=self.training,
+        )
+        if seg is None:
             mel, _ = self.feats_extract(audio)
-            seg = mel[:, :frames]
-        else:
-            if feats.size(-1) != self.feats_extract.n_mels:
-                raise ValueError(
-                    f"input features have {feats.size(-1)} bins but the model expects "
-                    f"{self.feats_extract.n_mels}"
-                )
-            frame_idx = starts[:, None] + torch.arange(frames, device=feats.device)
-            padded = torch.nn.functional.pad(feats, (0, 0, 0, frames))
-            seg = padded.gather(1, frame_idx.unsqueeze(-1).expand(-1, -1, feats.size(-1)))
-            beyond = (frame_idx >= usable[:, None]).unsqueeze(-1)
-            seg = torch.where(beyond, self.feats_extract.silence_value().to(seg.dtype), seg)
+            seg = mel[:, : self.segment_frames]
         return seg, audio
 
     # ------------------------------------------------------------------ turns
