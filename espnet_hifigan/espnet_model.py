@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+import contextlib
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from espnet2.gan_tts.hifigan.loss import (
@@ -21,6 +22,19 @@ from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.losses import MelL1Loss
 from espnet_hifigan.segments import cut_segments
+
+
+@contextlib.contextmanager
+def _frozen(module: torch.nn.Module) -> Iterator[None]:
+    """Build the graph through ``module`` without gradients for its parameters."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class ESPnetHiFiGANModel(AbsGANESPnetModel):
@@ -193,7 +207,10 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         return retval
 
     def _generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
-        p_hat = self.discriminator(y_hat)
+        # The discriminator's own gradients of this turn are never used (the trainer zeroes every
+        # optimizer after each turn): only the gradient to y_hat is computed through it.
+        with _frozen(self.discriminator) if self.training else contextlib.nullcontext():
+            p_hat = self.discriminator(y_hat)
         with torch.no_grad():
             p = self.discriminator(y)
         with autocast("cuda", enabled=False):
