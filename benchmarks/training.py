@@ -171,19 +171,24 @@ def make_batch(device: torch.device, batch: int, segment: int, hop: int = 256, n
     }
 
 
-def _time(step: Callable, batch: Dict[str, torch.Tensor], device: torch.device) -> tuple[float, Optional[float]]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _time(
+    step: Callable, batch: Dict[str, torch.Tensor], device: torch.device, clock: Callable[[], float]
+) -> tuple[float, Optional[float]]:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     _sync(device)
-    start = time.perf_counter()
+    start = clock()
     step(batch)
     _sync(device)
-    elapsed = time.perf_counter() - start
+    elapsed = clock() - start
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return elapsed, peak
 
 
-def rows(device: str, size: str, steps: Optional[int] = None, warmup: int = 1) -> List[dict]:
+def rows(device: str, size: str, steps: Optional[int] = None, warmup: int = 1, clock: str = "wall") -> List[dict]:
     """Measure the V1 training step of ours and of ESPnet's modules, interleaved.
 
     Args:
@@ -191,6 +196,8 @@ def rows(device: str, size: str, steps: Optional[int] = None, warmup: int = 1) -
         size: ``quick`` (batch 2 x 8192) or ``full`` (batch 16 x 8192).
         steps: Timed steps of each (default: 5 quick, 20 full).
         warmup: Untimed steps of each first.
+        clock: ``wall`` (steps/s as a user sees them) or ``cpu`` (this process's CPU seconds per
+            step, summed over its threads: steadier on a machine shared with other work).
 
     Returns:
         One row dict(row, unit, ours, espnet, ours_peak_mem_mb, espnet_peak_mem_mb); steps/s are
@@ -207,7 +214,7 @@ def rows(device: str, size: str, steps: Optional[int] = None, warmup: int = 1) -
     peaks: Dict[str, List[float]] = {name: [] for name in runners}
     for i in range(warmup + steps):
         for name, step in runners.items():
-            elapsed, peak = _time(step, batch, dev)
+            elapsed, peak = _time(step, batch, dev, CLOCKS[clock])
             if i >= warmup:
                 times[name].append(elapsed)
                 if peak is not None:
@@ -216,7 +223,7 @@ def rows(device: str, size: str, steps: Optional[int] = None, warmup: int = 1) -
     return [
         {
             "row": f"V1 training step, batch {shape['batch']} x {shape['segment']} ({where})",
-            "unit": "steps/s",
+            "unit": "steps/s" if clock == "wall" else "steps per CPU-second",
             "ours": 1.0 / statistics.median(times["ours"]),
             "espnet": 1.0 / statistics.median(times["espnet"]),
             "ours_peak_mem_mb": max(peaks["ours"]) if peaks["ours"] else None,
@@ -236,12 +243,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps of each (default by size)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="wall time or process CPU time")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"| row | unit | ours | ESPnet | ours/ESPnet | peak MiB ours | peak MiB ESPnet |")
+    print("| row | unit | ours | ESPnet | ours/ESPnet | peak MiB ours | peak MiB ESPnet |")
     print("|---|---|---|---|---|---|---|")
-    for r in rows(args.device, args.size, args.steps, args.warmup):
+    for r in rows(args.device, args.size, args.steps, args.warmup, args.clock):
         print(
             f"| {r['row']} | {r['unit']} | {r['ours']:.3f} | {r['espnet']:.3f} | {r['ours'] / r['espnet']:.2f}x "
             f"| {_fmt_mem(r['ours_peak_mem_mb'])} | {_fmt_mem(r['espnet_peak_mem_mb'])} |"
