@@ -215,10 +215,14 @@ class VocoderTrainer(GANTrainer):
                     f"but an epoch now has {len(iterator)}: resume with the num_iters_per_epoch it was trained with"
                 )
         iterator = training_checkpoints.skip_batches(iterator, done_before, worker_signals=PREEMPTION_SIGNALS)
+        batches = _until_preempted(iterator)
+        if kwargs["options"].ngpu > 0:
+            # Asynchronous copies (ESPnet pins the batches when ngpu > 0); ESPnet's own copy is then a no-op.
+            batches = ((ids, to_device(batch, "cuda", non_blocking=True)) for ids, batch in batches)
         # Statistics stay on the device between log lines (read once per log_interval).
         deferred = DeferredReporter(reporter)
         try:
-            result = super().train_one_epoch(iterator=_until_preempted(iterator), reporter=deferred, **kwargs)
+            result = super().train_one_epoch(iterator=batches, reporter=deferred, **kwargs)
         finally:
             deferred.flush()
         if _epoch_cut_short(kwargs["options"]):
