@@ -221,10 +221,8 @@ class VocoderTrainer(GANTrainer):
             batches = ((ids, to_device(batch, "cuda", non_blocking=True)) for ids, batch in batches)
         # Statistics stay on the device between log lines (read once per log_interval).
         deferred = DeferredReporter(reporter)
-        try:
-            result = super().train_one_epoch(iterator=batches, reporter=deferred, **kwargs)
-        finally:
-            deferred.flush()
+        result = super().train_one_epoch(iterator=batches, reporter=deferred, **kwargs)
+        deferred.flush()  # the last steps after the last log line
         if _epoch_cut_short(kwargs["options"]):
             cls._checkpoint_partial_epoch(epoch, done_before + reporter.count, **kwargs)
         return result
