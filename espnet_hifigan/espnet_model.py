@@ -208,7 +208,8 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
 
     def _generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
         # The discriminator's own gradients of this turn are never used (the trainer zeroes every
-        # optimizer after each turn): only the gradient to y_hat is computed through it.
+        # optimizer after each turn): only the gradient to y_hat is computed through it. (With
+        # grad_clip > 0, ESPnet's norm of this turn now covers the generator's gradients only.)
         with _frozen(self.discriminator) if self.training else contextlib.nullcontext():
             p_hat = self.discriminator(y_hat)
         with torch.no_grad():
