@@ -32,7 +32,8 @@ def _layer_outputs(x: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module, 
     """Every conv's output (LeakyReLU after each but ``conv_post``): feature maps, then the score."""
     outs = []
     for conv in convs:
-        x = F.leaky_relu(conv(x), negative_slope)
+        # In place on the fresh conv output (its backward needs only the result): no extra buffer.
+        x = F.leaky_relu(conv(x), negative_slope, inplace=True)
         outs.append(x)
     outs.append(conv_post(x))
     return outs

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+import contextlib
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from espnet2.gan_tts.hifigan.loss import (
@@ -20,6 +21,20 @@ from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.losses import MelL1Loss
+from espnet_hifigan.segments import cut_segments
+
+
+@contextlib.contextmanager
+def _frozen(module: torch.nn.Module) -> Iterator[None]:
+    """Build the graph through ``module`` without gradients for its parameters."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class ESPnetHiFiGANModel(AbsGANESPnetModel):
@@ -104,13 +119,6 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         self._cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
     # ------------------------------------------------------------------ segments
-    def _segment_starts(self, num_frames: torch.Tensor) -> torch.Tensor:
-        """Random (train) or first (eval) segment start frame per utterance, (B,)."""
-        max_start = (num_frames - self.segment_frames).clamp(min=0)
-        if not self.training:
-            return torch.zeros_like(max_start)
-        return (torch.rand(max_start.shape, device=max_start.device) * (max_start + 1)).long()
-
     def _cut_segments(
         self,
         speech: torch.Tensor,
@@ -118,10 +126,11 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         feats: Optional[torch.Tensor],
         feats_lengths: Optional[torch.Tensor],
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Cut aligned (features, audio) segments.
+        """Cut aligned (features, audio) segments (:func:`espnet_hifigan.segments.cut_segments`).
 
-        Frame ``j`` pairs with samples ``[j * hop, (j + 1) * hop)``. Utterances shorter than the
-        segment are padded: audio with zeros, features with the silence value.
+        Random starts in training, the first frame otherwise. Training batches arrive already
+        cut by the collate function (:class:`espnet_hifigan.segments.SegmentCollate`); cutting
+        them again returns them unchanged.
 
         Args:
             speech: Waveform (B, T).
@@ -132,33 +141,14 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         Returns:
             Features (B, segment_frames, n_mels) and audio (B, segment_size).
         """
-        hop = self.hop_length
-        frames = self.segment_frames
-        # Frames whose audio lies fully inside the utterance.
-        usable = speech_lengths // hop
-        if feats is not None:
-            usable = torch.minimum(usable, feats_lengths)
-        starts = self._segment_starts(usable)
-
-        sample_idx = starts[:, None] * hop + torch.arange(self.segment_size, device=speech.device)
-        limit = (usable * hop)[:, None]
-        padded_speech = torch.nn.functional.pad(speech, (0, self.segment_size))
-        audio = padded_speech.gather(1, sample_idx).masked_fill(sample_idx >= limit, 0.0)
-
-        if feats is None:
+        silence = None if feats is None else self.feats_extract.silence_value()
+        audio, seg, _ = cut_segments(
+            speech, speech_lengths, feats, feats_lengths, self.segment_size, self.hop_length, silence,
+            random=self.training,
+        )
+        if seg is None:
             mel, _ = self.feats_extract(audio)
-            seg = mel[:, :frames]
-        else:
-            if feats.size(-1) != self.feats_extract.n_mels:
-                raise ValueError(
-                    f"input features have {feats.size(-1)} bins but the model expects "
-                    f"{self.feats_extract.n_mels}"
-                )
-            frame_idx = starts[:, None] + torch.arange(frames, device=feats.device)
-            padded = torch.nn.functional.pad(feats, (0, 0, 0, frames))
-            seg = padded.gather(1, frame_idx.unsqueeze(-1).expand(-1, -1, feats.size(-1)))
-            beyond = (frame_idx >= usable[:, None]).unsqueeze(-1)
-            seg = torch.where(beyond, self.feats_extract.silence_value().to(seg.dtype), seg)
+            seg = mel[:, : self.segment_frames]
         return seg, audio
 
     # ------------------------------------------------------------------ turns
@@ -218,7 +208,11 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         return retval
 
     def _generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
-        p_hat = self.discriminator(y_hat)
+        # The discriminator's own gradients of this turn are never used (the trainer zeroes every
+        # optimizer after each turn): only the gradient to y_hat is computed through it. (With
+        # grad_clip > 0, ESPnet's norm of this turn now covers the generator's gradients only.)
+        with _frozen(self.discriminator) if self.training else contextlib.nullcontext():
+            p_hat = self.discriminator(y_hat)
         with torch.no_grad():
             p = self.discriminator(y)
         with autocast("cuda", enabled=False):

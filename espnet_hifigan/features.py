@@ -117,6 +117,7 @@ class LogMelSpectrogram(AbsFeatsExtract):
             mel_scale="slaney",
         )
         self.register_buffer("melmat", melmat, persistent=False)
+        self.register_buffer("silence_tensor", self._silence(), persistent=False)
 
     def output_size(self) -> int:
         """Return the number of mel bins."""
@@ -203,6 +204,9 @@ class LogMelSpectrogram(AbsFeatsExtract):
 
     def silence_value(self) -> torch.Tensor:
         """Features of a digitally silent frame, (n_mels,) (used to pad short utterances)."""
+        return self.silence_tensor
+
+    def _silence(self) -> torch.Tensor:
         magnitude = torch.full((1, self.n_fft // 2 + 1), self.magnitude_eps, device=self.melmat.device).sqrt()
         return self._log(torch.matmul(magnitude, self.melmat).clamp(min=self.mel_floor))[0]
 

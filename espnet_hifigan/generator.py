@@ -71,8 +71,9 @@ class ResBlock1(nn.Module):
         """(B, C, T) -> (B, C, T)."""
         for c1, c2 in zip(self.convs1, self.convs2):
             xt = c1(F.leaky_relu(x, self.negative_slope))
-            xt = c2(F.leaky_relu(xt, self.negative_slope))
-            x = xt + x
+            # In place on fresh conv outputs (the same values, fewer large buffers on the CPU).
+            xt = c2(F.leaky_relu(xt, self.negative_slope, inplace=True))
+            x = xt.add_(x)
         return x
 
 
@@ -202,15 +203,16 @@ class HiFiGANGenerator(nn.Module):
         Returns:
             Waveform (B, 1, frames * upsample_factor) in [-1, 1].
         """
+        # In-place activations and sums act on fresh intermediate tensors only (same values).
         x = self.conv_pre(c)
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, self.negative_slope))
+            x = up(F.leaky_relu(x, self.negative_slope, inplace=True))
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             xs = blocks[0](x)
             for block in blocks[1:]:
-                xs = xs + block(x)
-            x = xs / self.num_kernels
-        x = self.conv_post(F.leaky_relu(x, self.final_negative_slope))
+                xs = xs.add_(block(x))
+            x = xs.div_(self.num_kernels)
+        x = self.conv_post(F.leaky_relu(x, self.final_negative_slope, inplace=True))
         return torch.tanh(x)
 
     @torch.no_grad()

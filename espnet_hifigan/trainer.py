@@ -23,7 +23,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import matplotlib.image
 import soundfile as sf
@@ -82,6 +82,91 @@ def _epoch_cut_short(options: TrainerOptions) -> bool:
     return cut
 
 
+class DeferredReporter(SubReporter):
+    """ESPnet's ``SubReporter`` whose tensor statistics stay on the device until they are logged.
+
+    ESPnet's reporter turns every registered tensor into a Python float (``.item()``): a host
+    sync after each forward, before its backward. This proxy records the ``register`` and
+    ``next`` calls in order, keeping tensors as they are; :meth:`flush` copies all pending
+    tensors to the host at once (one copy per device and dtype) and replays the calls on the
+    wrapped reporter, so it ends up holding exactly the values it would have held. Reading
+    anything from it (``log_message``, ``count``, TensorBoard, ...) flushes first. It is a
+    ``SubReporter`` (ESPnet's trainer type-checks its argument) that keeps no state of its own.
+
+    Args:
+        reporter: The epoch's ``SubReporter``.
+    """
+
+    def __init__(self, reporter: SubReporter):  # no super().__init__: all state is the wrapped one's
+        self._reporter = reporter
+        # ("register", stats, weight) or ("next",) in call order.
+        self._pending: List[Tuple[Any, ...]] = []
+
+    def register(self, stats: Dict[str, Any], weight: Any = None) -> None:
+        """Record ``SubReporter.register(stats, weight)`` for the next flush."""
+        self._pending.append(("register", dict(stats), weight))
+
+    def next(self) -> None:
+        """Record ``SubReporter.next()`` for the next flush."""
+        self._pending.append(("next",))
+
+    def flush(self) -> None:
+        """Copy the pending tensors to the host together and replay the calls on the reporter."""
+        if not self._pending:
+            return
+        groups: Dict[Tuple[torch.device, torch.dtype], List[torch.Tensor]] = {}
+        for call in self._pending:
+            if call[0] == "register":
+                for value in (*call[1].values(), call[2]):
+                    if isinstance(value, torch.Tensor) and value.numel() == 1:
+                        groups.setdefault((value.device, value.dtype), []).append(value)
+        host: Dict[int, Any] = {}
+        for tensors in groups.values():
+            values = torch.cat([t.detach().reshape(1) for t in tensors]).cpu().tolist()
+            host.update((id(t), v) for t, v in zip(tensors, values))
+        pending, self._pending = self._pending, []
+
+        def on_host(value: Any) -> Any:
+            # Tensors of other sizes go through unchanged: the reporter raises its own error.
+            return host.get(id(value), value) if isinstance(value, torch.Tensor) else value
+
+        for call in pending:
+            if call[0] == "next":
+                self._reporter.next()
+            else:
+                self._reporter.register({k: on_host(v) for k, v in call[1].items()}, on_host(call[2]))
+
+    def log_message(self, *args, **kwargs) -> str:
+        self.flush()
+        return self._reporter.log_message(*args, **kwargs)
+
+    def tensorboard_add_scalar(self, *args, **kwargs) -> None:
+        self.flush()
+        self._reporter.tensorboard_add_scalar(*args, **kwargs)
+
+    def wandb_log(self, *args, **kwargs) -> None:
+        self.flush()
+        self._reporter.wandb_log(*args, **kwargs)
+
+    def finished(self) -> None:
+        self.flush()
+        self._reporter.finished()
+
+    def get_epoch(self) -> int:
+        return self._reporter.get_epoch()
+
+    def get_total_count(self) -> int:
+        self.flush()
+        return self._reporter.get_total_count()
+
+    def __getattr__(self, name: str) -> Any:
+        # Attributes (count, stats, ...) live in the wrapped reporter: bring it up to date first.
+        if name.startswith("__") or name in ("_reporter", "_pending"):
+            raise AttributeError(name)
+        self.flush()
+        return getattr(self._reporter, name)
+
+
 class VocoderTrainer(GANTrainer):
     """GANTrainer whose per-epoch "attention plots" are synthesised audio and spectrograms."""
 
@@ -130,7 +215,14 @@ class VocoderTrainer(GANTrainer):
                     f"but an epoch now has {len(iterator)}: resume with the num_iters_per_epoch it was trained with"
                 )
         iterator = training_checkpoints.skip_batches(iterator, done_before, worker_signals=PREEMPTION_SIGNALS)
-        result = super().train_one_epoch(iterator=_until_preempted(iterator), reporter=reporter, **kwargs)
+        batches = _until_preempted(iterator)
+        if kwargs["options"].ngpu > 0:
+            # Asynchronous copies (ESPnet pins the batches when ngpu > 0); ESPnet's own copy is then a no-op.
+            batches = ((ids, to_device(batch, "cuda", non_blocking=True)) for ids, batch in batches)
+        # Statistics stay on the device between log lines (read once per log_interval).
+        deferred = DeferredReporter(reporter)
+        result = super().train_one_epoch(iterator=batches, reporter=deferred, **kwargs)
+        deferred.flush()  # the last steps after the last log line
         if _epoch_cut_short(kwargs["options"]):
             cls._checkpoint_partial_epoch(epoch, done_before + reporter.count, **kwargs)
         return result

@@ -103,3 +103,30 @@ def test_collect_feats_passes_given_features_through():
     given = torch.randn(1, 5, 80)
     out = model.collect_feats(speech, torch.tensor([4000]), feats=given, feats_lengths=torch.tensor([5]))
     assert out["feats"] is given
+
+
+def test_generator_turn_gives_the_generator_the_same_gradients_without_discriminator_ones(monkeypatch):
+    """The G turn leaves the discriminator's gradients out (the trainer discards them) and
+    gives the generator exactly the gradients of the turn that computes them all."""
+    import contextlib
+
+    from espnet_hifigan import espnet_model
+
+    speech = 0.1 * torch.randn(2, 2 * SEGMENT, generator=torch.Generator().manual_seed(1))
+    lengths = torch.tensor([2 * SEGMENT, 2 * SEGMENT])
+    grads = {}
+    for frozen in (True, False):
+        if not frozen:  # the reference: every parameter gets its gradient
+            monkeypatch.setattr(espnet_model, "_frozen", lambda module: contextlib.nullcontext())
+        torch.manual_seed(0)
+        model = _model().train()
+        torch.manual_seed(2)
+        model(speech, lengths, forward_generator=True)["loss"].backward()
+        grads[frozen] = {n: p.grad for n, p in model.named_parameters()}
+        assert all(p.requires_grad for p in model.parameters())  # restored after the turn
+    d_names = [n for n in grads[True] if n.startswith("discriminator.")]
+    assert d_names and all(grads[True][n] is None for n in d_names)
+    assert any(grads[False][n] is not None for n in d_names)
+    for name, grad in grads[False].items():
+        if name.startswith("generator."):
+            torch.testing.assert_close(grads[True][name], grad, rtol=0, atol=1e-6)

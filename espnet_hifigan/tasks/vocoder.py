@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.segments import SegmentCollate
 from espnet_hifigan.trainer import VocoderTrainer
 
 feats_extract_choices = ClassChoices(
@@ -114,7 +116,15 @@ class VocoderTask(AbsTask):
         [Collection[Tuple[str, Dict[str, np.ndarray]]]],
         Tuple[List[str], Dict[str, torch.Tensor]],
     ]:
-        return CheckedCollate(CommonCollateFn(float_pad_value=0.0, int_pad_value=0), vars(args))
+        collate = CheckedCollate(CommonCollateFn(float_pad_value=0.0, int_pad_value=0), vars(args))
+        if not train:
+            return collate  # validation (and --collect_stats) batches stay whole utterances
+        # Training: only one segment per utterance leaves the data loader.
+        feats_extract = feats_extract_choices.get_class(args.feats_extract)(**args.feats_extract_conf)
+        segment_size = (args.model_conf or {}).get(
+            "segment_size", inspect.signature(ESPnetHiFiGANModel).parameters["segment_size"].default
+        )
+        return SegmentCollate(collate, segment_size, feats_extract.hop_length, feats_extract.silence_value())
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
