@@ -29,7 +29,7 @@ from espnet_hifigan.metrics.registry import ScoreOptions, score_pair
 STEPS_PER_EPOCH = 25
 EPOCHS = 4
 STEPS = STEPS_PER_EPOCH * EPOCHS
-LEARNING_RATE = 1.0e-3  # both optimisers (the debug config's 2e-4 moves too little in 200 steps)
+LEARNING_RATE = 1.0e-3  # both optimisers (the debug config's 2e-4 is the paper's, for long runs)
 SEED = 1234
 HELD_OUT = ("dev", "test")
 # Measured (see the test's docstring); asserted with a margin for other seeds and platforms.
@@ -52,7 +52,7 @@ def trained(tmp_path_factory) -> Dict:
     )
     proc = run_recipe(root, "--stage", "5", "--stop_stage", "5", "--train_args", train_args)
     expect_success(proc, "./run.sh --fast --stage 5 --stop_stage 5")
-    return dict(root=root, exp=root / "exp" / "voc_train")
+    return dict(root=root, exp=root / "exp" / "voc_train_debug")  # --fast: conf/train_debug.yaml
 
 
 def held_out_mel_distance(root: Path, vocoder: Vocoder) -> float:
@@ -102,10 +102,13 @@ def epoch_losses(train_log: str) -> List[Dict[str, float]]:
 
 
 def test_training_lowers_the_held_out_mel_distance(trained):
-    """The held-out mel distance falls by >= 30 % in 200 steps.
+    """The held-out mel distance falls by >= 30 % in 100 steps.
 
-    Measured on a 2-core CPU (shared) with this setting (debug config, lr 1e-3, 25-step epochs):
-    initial 0.000 -> after 200 steps 0.000 (dev + test mean); asserted: a drop of at least 30 %.
+    Measured with this setting (debug config, lr 1e-3, 4 epochs of 25 steps; 2-core CPU,
+    shared), dev + test mean, initial -> after 100 steps:
+    seed 1234: 0.727 -> 0.396 (-46 %); seed 1: 0.797 -> 0.397 (-50 %); seed 2: 0.763 -> 0.386
+    (-49 %). Over 200 steps (seed 1234) it goes on falling: 0.440 (25), 0.396 (100),
+    0.369 (200). Asserted: a drop of at least 30 %.
     """
     root, exp = trained["root"], trained["exp"]
     assert (exp / f"{EPOCHS}epoch.pth").is_file()
@@ -116,7 +119,12 @@ def test_training_lowers_the_held_out_mel_distance(trained):
 
 
 def test_gan_losses_stay_finite_and_move(trained):
-    """Both players keep playing: finite losses, D neither collapsed to 0 nor stuck, G's bounded."""
+    """Both players keep playing: finite losses, D neither collapsed to 0 nor stuck, G's bounded.
+
+    Measured per epoch (seeds 1234, 1, 2): D loss 2.03 -> 0.90 -> 0.70 -> 1.83, 3.11 -> 1.48 ->
+    0.84 -> 0.78, 2.43 -> 1.26 -> 1.15 -> 2.16; G adversarial loss between 0.99 and 2.90;
+    G training mel loss 1.29-1.42 -> 0.80-0.89.
+    """
     rows = epoch_losses((trained["exp"] / "train.log").read_text())
     assert len(rows) == EPOCHS
     keys = ("discriminator_loss", "generator_adv_loss", "generator_feat_match_loss", "generator_mel_loss")

@@ -60,7 +60,7 @@ def recipe(tmp_path_factory) -> Dict:
     proc = run_recipe(root)
     expect_success(proc, "./run.sh (stages 1-8)")
     output = proc.stdout
-    exp = root / "exp" / "voc_train"
+    exp = root / "exp" / "voc_train_debug"  # --fast: conf/train_debug.yaml
     config = yaml.safe_load((exp / "config.yaml").read_text())
     decode_dirs = sorted(exp.glob("decode_*"))
     assert len(decode_dirs) == 1, decode_dirs

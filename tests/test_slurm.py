@@ -475,10 +475,10 @@ def test_recipe_stage5_trains_through_slurm(slurm_recipe):
     root = slurm_recipe["root"]
     proc = run_recipe(root, "--stage", "5", "--stop_stage", "5")
     expect_ok(proc, "stage 5 (slurm backend)")
-    log = read(root / "exp" / "voc_train" / "train.log")
+    log = read(root / "exp" / "voc_train_debug" / "train.log")
     assert re.search(r"^# Running on \S+ as SLURM job \d+$", log, re.M), log[:2000]
     assert "# Ended (code 0)" in log
-    assert (root / "exp" / "voc_train" / "checkpoint.pth").exists()
+    assert (root / "exp" / "voc_train_debug" / "checkpoint.pth").exists()
 
 
 def epochs_started(log: str) -> List[int]:
@@ -491,7 +491,7 @@ def test_recipe_cancelled_training_resumes_from_its_checkpoint(slurm_recipe):
     """Ctrl-C during stage 5 cancels the SLURM job; running stage 5 again resumes from the
     checkpoint that the cancelled run wrote (not from scratch, not from the earlier run)."""
     root = slurm_recipe["root"]
-    exp = root / "exp" / "voc_train"
+    exp = root / "exp" / "voc_train_debug"
     if not (exp / "checkpoint.pth").exists():
         expect_ok(run_recipe(root, "--stage", "5", "--stop_stage", "5"), "stage 5 (slurm backend)")
     before = epochs_started(read(exp / "train.log"))
