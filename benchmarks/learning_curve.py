@@ -9,7 +9,7 @@ curves of several experiments against steps and against minutes (steps x a measu
 Examples (in a recipe directory that ran stages 1-4 and trained with the settings to compare):
     python benchmarks/learning_curve.py score --exp exp/voc_train --dump dump/raw \\
         --sets dev test --out curve.json
-    python benchmarks/learning_curve.py plot --curve mini=curve.json:0.31 --out curve.png
+    python benchmarks/learning_curve.py plot --curve mini=curve.json:0.11/0.355@2000 --out curve.png
 """
 
 from __future__ import annotations
@@ -68,11 +68,24 @@ def score_experiment(exp: Path, dump: Path, sets: List[str], done: List[Dict[str
     return dict(exp=str(exp), num_iters_per_epoch=iters, points=points)
 
 
+def minutes(steps: np.ndarray, s_per_step: str) -> np.ndarray:
+    """Training minutes at ``steps``: ``S`` seconds per step, or ``S1/S2@N`` (S1 up to step N, then S2).
+
+    The second form is for a warm-up (cheap mel-only steps) followed by GAN steps.
+    """
+    if "@" not in s_per_step:
+        return steps * float(s_per_step) / 60
+    rates, switch = s_per_step.split("@")
+    first, second = (float(r) for r in rates.split("/"))
+    n = float(switch)
+    return (np.minimum(steps, n) * first + np.maximum(steps - n, 0) * second) / 60
+
+
 def plot_curves(curves: Dict[str, tuple], out: Path, dset: str) -> None:
     """Draw STOI, PESQ and mel distance of ``dset`` vs steps (top) and minutes (bottom).
 
     Args:
-        curves: name -> (score_experiment result, seconds per step).
+        curves: name -> (score_experiment result, seconds per step as :func:`minutes` reads it).
         out: PNG path.
         dset: Which held-out set to draw.
     """
@@ -87,7 +100,7 @@ def plot_curves(curves: Dict[str, tuple], out: Path, dset: str) -> None:
         for col, metric in enumerate(METRICS):
             values = [p[dset][metric] for p in curve["points"]]
             axes[0, col].plot(steps, values, marker=".", label=name)
-            axes[1, col].plot(steps * s_per_step / 60, values, marker=".", label=name)
+            axes[1, col].plot(minutes(steps, s_per_step), values, marker=".", label=name)
     labels = dict(stoi="STOI ↑", pesq="PESQ (wide-band) ↑", mel_l1="mel distance (log10 mel L1) ↓")
     for col, metric in enumerate(METRICS):
         axes[0, col].set_xlabel("training steps")
@@ -112,7 +125,8 @@ def main() -> None:
     score.add_argument("--out", type=Path, required=True, help="JSON output (epochs already in it are kept)")
     plot = sub.add_parser("plot", help="draw curves scored by 'score'")
     plot.add_argument("--curve", action="append", required=True,
-                      help="NAME=CURVE.json:SECONDS_PER_STEP (repeat for each experiment)")
+                      help="NAME=CURVE.json:SECONDS_PER_STEP, or NAME=CURVE.json:S1/S2@N (S1 s/step up "
+                           "to step N, S2 after: a warm-up); repeat for each experiment")
     plot.add_argument("--set", default="test", help="held-out set drawn")
     plot.add_argument("--out", type=Path, required=True, help="PNG output")
     args = parser.parse_args()
@@ -125,7 +139,7 @@ def main() -> None:
         for spec in args.curve:
             name, rest = spec.split("=", 1)
             path, s_per_step = rest.rsplit(":", 1)
-            curves[name] = (json.loads(Path(path).read_text()), float(s_per_step))
+            curves[name] = (json.loads(Path(path).read_text()), s_per_step)
         plot_curves(curves, args.out, args.set)
 
 
