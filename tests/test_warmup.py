@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
@@ -114,3 +117,24 @@ def test_eval_never_counts_as_warmup():
 def test_negative_start_is_rejected():
     with pytest.raises(ValueError, match="discriminator_train_start_steps"):
         _model(discriminator_train_start_steps=-1)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_recipe_config_builds_and_warms_up_before_the_gan():
+    """conf/hifigan_mini.yaml (mini_an4's conf/train.yaml) is valid and trains a GAN after its warm-up."""
+    from espnet_hifigan.bin.check_config import check_config
+
+    config = REPO_ROOT / "conf" / "hifigan_mini.yaml"
+    assert (REPO_ROOT / "egs2" / "mini_an4" / "voc1" / "conf" / "train.yaml").resolve() == config
+    args = check_config(["--config", str(config)])
+    steps = args.num_iters_per_epoch * args.max_epoch
+    assert 0 < args.model_conf["discriminator_train_start_steps"] < steps
+    # every key commented, as every config of the project
+    for line in config.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith(("#", "-")) and not line.rstrip().endswith(":"):
+            assert "#" in line, line
+    debug = REPO_ROOT / "conf" / "hifigan_debug.yaml"
+    assert (REPO_ROOT / "egs2" / "mini_an4" / "voc1" / "conf" / "train_debug.yaml").resolve() == debug
+    assert "discriminator_train_start_steps" not in yaml.safe_load(debug.read_text())["model_conf"]
