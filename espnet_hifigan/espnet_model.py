@@ -55,6 +55,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             and the discriminator is not updated; then the official losses and D updates
             start. 0 (default) is the official recipe. The step count is kept in the state
             dict (``num_train_steps``) when N > 0, so a resumed run continues where it stopped.
+            With DDP the warm-up's D turn uses no parameter: train with ``--unused_parameters true``.
     """
 
     def __init__(
