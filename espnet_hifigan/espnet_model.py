@@ -66,6 +66,12 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         feats_length_tolerance: Frames by which pre-extracted features may differ from
             ``num_frames`` of their audio; beyond it training stops naming the utterance
             (checked before training and in every batch by :mod:`espnet_hifigan.contract.lengths`).
+        discriminator_train_start_steps: Generator warm-up (ParallelWaveGAN's option of the same
+            name): for the first N training steps the generator learns from the mel loss alone
+            and the discriminator is not updated; then the official losses and D updates
+            start. 0 (default) is the official recipe. The step count is kept in the state
+            dict (``num_train_steps``) when N > 0, so a resumed run continues where it stopped.
+            With DDP the warm-up's D turn uses no parameter: train with ``--unused_parameters true``.
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         cache_generator_outputs: bool = True,
         validate_full_utterances: bool = True,
         feats_length_tolerance: int = DEFAULT_FEATS_LENGTH_TOLERANCE,
+        discriminator_train_start_steps: int = 0,
     ):
         super().__init__()
         hop = feats_extract.hop_length
@@ -117,6 +124,17 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         self.validate_full_utterances = validate_full_utterances
         self.feats_length_tolerance = feats_length_tolerance
         self._cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        if discriminator_train_start_steps < 0:
+            raise ValueError(f"discriminator_train_start_steps must be >= 0, got {discriminator_train_start_steps}")
+        self.discriminator_train_start_steps = discriminator_train_start_steps
+        # Saved (and resumed) only when the warm-up is on: default checkpoints keep their keys.
+        self.register_buffer(
+            "num_train_steps", torch.zeros((), dtype=torch.long), persistent=discriminator_train_start_steps > 0
+        )
+
+    def _in_warmup(self) -> bool:
+        """True while training in the generator-only warm-up (mel loss, no D updates)."""
+        return self.training and int(self.num_train_steps) < self.discriminator_train_start_steps
 
     # ------------------------------------------------------------------ segments
     def _cut_segments(
@@ -200,8 +218,15 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         y, y_hat = self._generate(speech, speech_lengths, feats, feats_lengths)
         batch_size = speech.size(0)
         if not forward_generator:
+            if self._in_warmup():
+                return self._idle_discriminator_turn(y, batch_size)
             return self._discriminator_turn(y, y_hat, batch_size)
-        retval = self._generator_turn(y, y_hat, batch_size)
+        if self._in_warmup():
+            retval = self._warmup_generator_turn(y, y_hat, batch_size)
+        else:
+            retval = self._generator_turn(y, y_hat, batch_size)
+        if self.training:
+            self.num_train_steps += 1
         if not self.training and self.validate_full_utterances:
             metrics = self.full_utterance_metrics(speech, speech_lengths, feats, feats_lengths)
             retval["stats"].update(force_gatherable(metrics, y.device))
@@ -237,6 +262,34 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         loss = real_loss + fake_loss
         terms = dict(discriminator_loss=loss, discriminator_real_loss=real_loss, discriminator_fake_loss=fake_loss)
         return self._turn_output(terms, batch_size, optim_idx=1)
+
+    def _warmup_generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
+        """Warm-up G turn: the mel loss alone; the GAN terms are reported as 0 (not computed)."""
+        with autocast("cuda", enabled=False):
+            mel_loss = self.mel_loss(y_hat.float(), y.float())
+        zero = torch.zeros((), device=y.device)
+        terms = dict(
+            generator_loss=self.lambda_mel * mel_loss,
+            generator_adv_loss=zero,
+            generator_feat_match_loss=zero,
+            generator_mel_loss=mel_loss,
+        )
+        return self._turn_output(terms, batch_size, optim_idx=0)
+
+    @staticmethod
+    def _idle_discriminator_turn(y: torch.Tensor, batch_size: int) -> Dict[str, Any]:
+        """Warm-up D turn: a zero loss that reaches no parameter, so the D optimizer skips them all.
+
+        (ESPnet's GANTrainer calls ``backward()`` and ``step()`` on every turn; AdamW leaves
+        parameters without gradients untouched, weight decay included.)
+        """
+        zero = torch.zeros((), device=y.device, requires_grad=True)
+        terms = dict(
+            discriminator_loss=zero,
+            discriminator_real_loss=zero.detach(),
+            discriminator_fake_loss=zero.detach(),
+        )
+        return ESPnetHiFiGANModel._turn_output(terms, batch_size, optim_idx=1)
 
     @staticmethod
     def _turn_output(terms: Dict[str, torch.Tensor], batch_size: int, optim_idx: int) -> Dict[str, Any]:

@@ -1,4 +1,4 @@
-"""End-to-end test of the embedded default recipe (egs2/mini_an4/voc1, stages 1-8, debug config).
+"""End-to-end test of the embedded default recipe (egs2/mini_an4/voc1, stages 1-8, ``--fast``: debug config).
 
 The recipe runs once per module in a temporary directory whose entries link to the recipe's
 files, so that data/, dump/ and exp/ are written there and the repository stays clean. The
@@ -31,9 +31,9 @@ DECODED_SETS = ("dev", "test")
 
 
 def run_recipe(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``./run.sh ARGS`` in ``recipe``; output is stdout and stderr interleaved."""
+    """Run ``./run.sh --fast ARGS`` (the debug config: CI speed) in ``recipe``; stdout and stderr interleaved."""
     return subprocess.run(
-        ["./run.sh", *args],
+        ["./run.sh", "--fast", *args],
         cwd=recipe,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -60,7 +60,7 @@ def recipe(tmp_path_factory) -> Dict:
     proc = run_recipe(root)
     expect_success(proc, "./run.sh (stages 1-8)")
     output = proc.stdout
-    exp = root / "exp" / "voc_train"
+    exp = root / "exp" / "voc_train_debug"  # --fast: conf/train_debug.yaml
     config = yaml.safe_load((exp / "config.yaml").read_text())
     decode_dirs = sorted(exp.glob("decode_*"))
     assert len(decode_dirs) == 1, decode_dirs

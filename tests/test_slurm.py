@@ -405,9 +405,9 @@ def test_launch_train_srun_mode_gives_each_task_its_rank(slurm_cluster, tmp_path
 
 # ----------------------------------------------------------------------------- (d) the recipe
 def run_recipe(root: Path, *args: str, backend: str = "slurm") -> subprocess.CompletedProcess:
-    """``./run.sh ARGS`` in ``root`` with the given cmd.sh backend; stdout+stderr together."""
+    """``./run.sh --fast ARGS`` (debug config) in ``root`` with the given cmd.sh backend; stdout+stderr together."""
     return subprocess.run(
-        ["./run.sh", *args],
+        ["./run.sh", "--fast", *args],
         cwd=root,
         env=env_with(VOC_CMD_BACKEND=backend),
         stdout=subprocess.PIPE,
@@ -475,10 +475,10 @@ def test_recipe_stage5_trains_through_slurm(slurm_recipe):
     root = slurm_recipe["root"]
     proc = run_recipe(root, "--stage", "5", "--stop_stage", "5")
     expect_ok(proc, "stage 5 (slurm backend)")
-    log = read(root / "exp" / "voc_train" / "train.log")
+    log = read(root / "exp" / "voc_train_debug" / "train.log")
     assert re.search(r"^# Running on \S+ as SLURM job \d+$", log, re.M), log[:2000]
     assert "# Ended (code 0)" in log
-    assert (root / "exp" / "voc_train" / "checkpoint.pth").exists()
+    assert (root / "exp" / "voc_train_debug" / "checkpoint.pth").exists()
 
 
 def epochs_started(log: str) -> List[int]:
@@ -491,7 +491,7 @@ def test_recipe_cancelled_training_resumes_from_its_checkpoint(slurm_recipe):
     """Ctrl-C during stage 5 cancels the SLURM job; running stage 5 again resumes from the
     checkpoint that the cancelled run wrote (not from scratch, not from the earlier run)."""
     root = slurm_recipe["root"]
-    exp = root / "exp" / "voc_train"
+    exp = root / "exp" / "voc_train_debug"
     if not (exp / "checkpoint.pth").exists():
         expect_ok(run_recipe(root, "--stage", "5", "--stop_stage", "5"), "stage 5 (slurm backend)")
     before = epochs_started(read(exp / "train.log"))
@@ -500,7 +500,7 @@ def test_recipe_cancelled_training_resumes_from_its_checkpoint(slurm_recipe):
     args = ["--stage", "5", "--stop_stage", "5", "--train_args", f"--max_epoch {max_epoch}"]
     out = root / "cancelled.out"
     runner = subprocess.Popen(
-        ["./run.sh", *args], cwd=root, env=env_with(VOC_CMD_BACKEND="slurm"),
+        ["./run.sh", "--fast", *args], cwd=root, env=env_with(VOC_CMD_BACKEND="slurm"),
         stdout=out.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -553,7 +553,7 @@ def test_two_process_gloo_training_through_srun_keeps_ranks_identical(slurm_reci
     proc = run(
         [LAUNCH_TRAIN, "--cmd", f"{SLURM_SH} --config {SHARED_CONF}", "--log", tmp_path / "exp" / "train.log",
          "--ngpu", "0", "--nprocs_per_node", "2", "--",
-         sys.executable, DDP_PROBE, "--config", root / "conf" / "train.yaml", *data,
+         sys.executable, DDP_PROBE, "--config", root / "conf" / "train_debug.yaml", *data,
          "--normalize_conf", f"stats_file={stats}/train/feats_stats.npz",
          "--output_dir", tmp_path / "exp", "--max_epoch", "1", "--num_iters_per_epoch", "2",
          "--num_att_plot", "0", "--seed", "7"],
