@@ -24,7 +24,7 @@ import kaldiio
 import numpy as np
 import yaml
 
-METRICS = ("stoi", "pesq", "mel_l1")
+METRICS = ("stoi", "pesq", "feats_mel_l1")
 
 
 def score_experiment(exp: Path, dump: Path, sets: List[str], done: List[Dict[str, Any]] = ()) -> Dict[str, Any]:
@@ -101,7 +101,7 @@ def plot_curves(curves: Dict[str, tuple], out: Path, dset: str) -> None:
             values = [p[dset][metric] for p in curve["points"]]
             axes[0, col].plot(steps, values, marker=".", label=name)
             axes[1, col].plot(minutes(steps, s_per_step), values, marker=".", label=name)
-    labels = dict(stoi="STOI ↑", pesq="PESQ (wide-band) ↑", mel_l1="mel distance (log10 mel L1) ↓")
+    labels = dict(stoi="STOI ↑", pesq="PESQ (wide-band) ↑", feats_mel_l1="mel distance (log10 feature-mel L1) ↓")
     for col, metric in enumerate(METRICS):
         axes[0, col].set_xlabel("training steps")
         axes[1, col].set_xlabel("minutes of training (steps x s/step)")

@@ -4,7 +4,7 @@ mini_an4's stages 1-4 (``./run.sh --fast``) prepare the 5 training and 2 held-ou
 (dev, test: other speakers); stage 5 then trains the debug HiFi-GAN (conf/hifigan_debug.yaml,
 GAN from the first step) with a fixed seed for ``STEPS`` steps, keeping every epoch's
 checkpoint. The held-out mel distance (the scorer's log10-mel L1 of copy synthesis, what
-stage 7 reports as ``mel_l1``) of the initial model (same seed, same build) is compared with
+stage 7 reports as ``feats_mel_l1``) of the initial model (same seed, same build) is compared with
 that of the last checkpoint, and the GAN losses of ``train.log`` are read per epoch.
 """
 
@@ -56,7 +56,7 @@ def trained(tmp_path_factory) -> Dict:
 
 
 def held_out_mel_distance(root: Path, vocoder: Vocoder) -> float:
-    """Mean log10-mel L1 (the scorer's ``mel_l1``) of copy synthesis over the held-out sets."""
+    """Mean log10-mel L1 (the scorer's ``feats_mel_l1``) of copy synthesis over the held-out sets."""
     values = []
     cwd = os.getcwd()
     os.chdir(root)  # scp paths are relative to the recipe directory
@@ -67,7 +67,7 @@ def held_out_mel_distance(root: Path, vocoder: Vocoder) -> float:
             wavs = dict(line.split(maxsplit=1) for line in (dump / "wav.scp").read_text().splitlines())
             for utt, feats in kaldiio.load_scp_sequential(str(dump / "feats.scp")):
                 ref, fs = load_audio(utt, wavs[utt].strip(), "reference")
-                values.append(score_pair(ref, vocoder(np.array(feats)), fs, ["mel_l1"], options)["mel_l1"])
+                values.append(score_pair(ref, vocoder(np.array(feats)), fs, ["feats_mel_l1"], options)["feats_mel_l1"])
     finally:
         os.chdir(cwd)
     return float(np.mean(values))
