@@ -147,6 +147,7 @@ def main(cmd: List[str] | None = None) -> Dict:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda but no CUDA device is visible")
     torch.set_num_threads(args.threads)
+    env = environment(args.device, args.threads)  # the commit as the run starts
     rows: List[Dict] = []
     if "training" not in args.skip:
         try:
@@ -173,7 +174,6 @@ def main(cmd: List[str] | None = None) -> Dict:
 
         rows += feature_rows(args.device, size["seconds"], 4, size["repeats"])
     rows = with_ratios(rows)
-    env = environment(args.device, args.threads)
     print(f"{env['device']}; torch {env['torch']}, espnet {env['espnet']}; commit {env['commit']}")
     print(table(rows))
     result = dict(environment=env, size=size, skipped=args.skip, rows=rows)
