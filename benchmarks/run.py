@@ -55,6 +55,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--baseline_repo", default=None, help="a checkout of main to decode with (default: git archive of beae2cf)"
     )
     parser.add_argument("--skip", nargs="+", default=[], choices=PARTS, help="parts not measured")
+    parser.add_argument("--note", default="", help="a line about the machine (load, sharing) for the markdown")
     parser.add_argument("--json", default=None, help="write the rows and the environment here")
     parser.add_argument("--markdown", default=None, help="rewrite this markdown file (docs/benchmarks.md)")
     return parser
@@ -114,9 +115,10 @@ def table(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
-def markdown(rows: List[Dict], env: Dict[str, str], skipped: List[str]) -> str:
+def markdown(rows: List[Dict], env: Dict[str, str], skipped: List[str], note: str = "") -> str:
     """The text of docs/benchmarks.md."""
     skipped_line = f"\nParts not measured in this run: {', '.join(skipped)}.\n" if skipped else ""
+    note_line = f"- note: {note}\n" if note else ""
     return f"""# Benchmarks
 
 Written by `python -m benchmarks.run` (benchmarks/run.py); rerun it to refresh this page.
@@ -132,7 +134,7 @@ depend on them).
 - commit measured: `{env['commit']}`
 - date: {env['date']}
 - command: `{env['command']}`
-{skipped_line}
+{note_line}{skipped_line}
 {table(rows)}
 """
 
@@ -180,7 +182,7 @@ def main(cmd: List[str] | None = None) -> Dict:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(rows, env, args.skip), encoding="utf-8")
+        Path(args.markdown).write_text(markdown(rows, env, args.skip, args.note), encoding="utf-8")
     return result
 
 
