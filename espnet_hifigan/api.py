@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from espnet_hifigan.contract import (
     reconcile,
     vocoder_normalization,
 )
+from espnet_hifigan.fast_inference import FastGenerator
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.input_checks import feature_problem
@@ -56,7 +57,15 @@ class Vocoder:
         device: Torch device to run on.
         source: Where the model came from (messages and the contract's ``source``).
         normalization: The normalisation the vocoder applies (default: from ``config``).
+        engine: What synthesises: ``"fast"`` (default), :class:`~espnet_hifigan.fast_inference.
+            FastGenerator`, the same function laid out for speed (channels-last, polyphase
+            upsamplers; equal to the reference within float rounding); ``"reference"``: the
+            :class:`HiFiGANGenerator` module itself (:attr:`generator`, whose state dict is the
+            model's either way).
+        compile: ``torch.compile`` the engine (dynamic time axis; first call compiles; GPU).
     """
+
+    ENGINES = ("fast", "reference")
 
     def __init__(
         self,
@@ -65,7 +74,11 @@ class Vocoder:
         device: str = "cpu",
         source: str = "",
         normalization: Optional[Normalization] = None,
+        engine: str = "fast",
+        compile: bool = False,
     ):
+        if engine not in self.ENGINES:
+            raise ValueError(f"engine must be one of {self.ENGINES}, got {engine!r}")
         self.config = config
         self.device = torch.device(device)
         self.source = source
@@ -75,6 +88,10 @@ class Vocoder:
         load_generator_state(self.generator, gen_state, source)
         self.generator.remove_weight_norm()
         self.generator.eval().to(self.device)
+        self.engine_name = engine
+        self.engine: torch.nn.Module = FastGenerator(self.generator) if engine == "fast" else self.generator
+        if compile:
+            self.engine = torch.compile(self.engine, dynamic=True)
         self.feats_extract.to(self.device)
         # The vocoder's own normalisation: ESPnet's GlobalMVN with the model's buffers.
         self.normalizer = None
@@ -95,7 +112,7 @@ class Vocoder:
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(
-        cls, path: PathLike, model_file: Optional[PathLike] = None, device: str = "cpu"
+        cls, path: PathLike, model_file: Optional[PathLike] = None, device: str = "cpu", **options: Any
     ) -> "Vocoder":
         """Load a vocoder from any supported file (see the module docstring).
 
@@ -106,26 +123,27 @@ class Vocoder:
                 ``gan_tts`` ``config.yaml`` (then ``model_file`` is its ``model.pth``).
             model_file: Checkpoint for a config path, or a checkpoint name in an experiment dir.
             device: Torch device.
+            options: ``engine`` / ``compile`` (see the class).
         """
         path = Path(path)
         if path.is_dir():
             config = load_mapping(path / "config.yaml")
             ckpt = path / model_file if model_file is not None else find_checkpoint(path, config)
-            return cls(config, load_state_dict(ckpt), device, source=str(ckpt))
+            return cls(config, load_state_dict(ckpt), device, source=str(ckpt), **options)
         if is_packed(path):
             config, state, normalization = read_packed(path)
-            return cls(config, state, device, source=str(path), normalization=normalization)
+            return cls(config, state, device, source=str(path), normalization=normalization, **options)
         if path.suffix == ".pkl":
-            return cls.from_parallel_wavegan(path, model_file, device)
+            return cls.from_parallel_wavegan(path, model_file, device, **options)
         if path.suffix in (".yaml", ".yml"):
             config = load_mapping(path)
             if model_file is None:
                 raise ValueError(f"{path} is a config: pass model_file (the checkpoint) with it")
             if "tts" in config:
-                return cls.from_espnet(model_file, path, device)
-            return cls(config, load_state_dict(model_file), device, source=str(model_file))
+                return cls.from_espnet(model_file, path, device, **options)
+            return cls(config, load_state_dict(model_file), device, source=str(model_file), **options)
         if (path.parent / "config.json").is_file():
-            return cls.from_official(path, path.parent / "config.json", device)
+            return cls.from_official(path, path.parent / "config.json", device, **options)
         if not path.exists():
             raise FileNotFoundError(f"model {path} does not exist")
         with open(path, "rb") as f:
@@ -139,31 +157,35 @@ class Vocoder:
         )
 
     @classmethod
-    def from_official(cls, checkpoint: PathLike, config_json: PathLike, device: str = "cpu") -> "Vocoder":
+    def from_official(
+        cls, checkpoint: PathLike, config_json: PathLike, device: str = "cpu", **options: Any
+    ) -> "Vocoder":
         """Load an official jik876 ``g_XXXXXXXX`` checkpoint with its ``config.json``."""
         from espnet_hifigan.formats.official import load_official_generator
 
         generator, config = load_official_generator(checkpoint, config_json)
         state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
-        return cls(config, state, device, source=str(checkpoint))
+        return cls(config, state, device, source=str(checkpoint), **options)
 
     @classmethod
     def from_parallel_wavegan(
-        cls, checkpoint: PathLike, config_file: Optional[PathLike] = None, device: str = "cpu"
+        cls, checkpoint: PathLike, config_file: Optional[PathLike] = None, device: str = "cpu", **options: Any
     ) -> "Vocoder":
         """Load a ParallelWaveGAN ``HiFiGANGenerator`` checkpoint (``config.yml``, stats next to it)."""
         from espnet_hifigan.formats.pwg import load_parallel_wavegan
 
         config, state, normalization = load_parallel_wavegan(checkpoint, config_file)
-        return cls(config, state, device, source=str(checkpoint), normalization=normalization)
+        return cls(config, state, device, source=str(checkpoint), normalization=normalization, **options)
 
     @classmethod
-    def from_espnet(cls, model_file: PathLike, config_file: PathLike, device: str = "cpu") -> "Vocoder":
+    def from_espnet(
+        cls, model_file: PathLike, config_file: PathLike, device: str = "cpu", **options: Any
+    ) -> "Vocoder":
         """Load the HiFi-GAN generator of an ESPnet ``gan_tts`` model (e.g. ``joint_text2wav``)."""
         from espnet_hifigan.formats.espnet import load_espnet_gan_tts
 
         config, state, normalization = load_espnet_gan_tts(model_file, config_file)
-        return cls(config, state, device, source=str(model_file), normalization=normalization)
+        return cls(config, state, device, source=str(model_file), normalization=normalization, **options)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -216,7 +238,7 @@ class Vocoder:
         normalized, _ = self.normalizer(feats.unsqueeze(0).clone())
         return normalized[0]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def __call__(
         self,
         feats: Union[np.ndarray, torch.Tensor],
@@ -227,7 +249,8 @@ class Vocoder:
 
         Args:
             feats: Log-mel (frames, n_mels): raw, or as described by ``contract``.
-            dtype: ``torch.bfloat16`` runs the generator under autocast (GPU fast path).
+            dtype: ``torch.bfloat16`` / ``torch.float16`` run the engine under autocast (GPU fast
+                paths; see :func:`resolve_dtype` for the fp32 fallback).
             contract: The features' contract; checked against the vocoder's (and the features
                 de-normalised if that is the only difference). ``None``: raw features assumed.
 
@@ -243,16 +266,53 @@ class Vocoder:
             feats = self.conversion_from(contract)(feats)
         return self._synthesise(feats, dtype)
 
-    def _synthesise(self, feats: Union[np.ndarray, torch.Tensor], dtype: torch.dtype) -> np.ndarray:
+    def _checked(self, feats: Union[np.ndarray, torch.Tensor], name: str = "") -> torch.Tensor:
+        """Features as a float32 tensor on the device, normalised; shape and values checked."""
         feats = torch.as_tensor(feats, dtype=torch.float32, device=self.device)
+        where = f"{name}: " if name else ""
         if feats.dim() != 2 or feats.size(1) != self.n_mels:
-            raise ValueError(f"expected features of shape (frames, {self.n_mels}), got {tuple(feats.shape)}")
+            raise ValueError(f"{where}expected features of shape (frames, {self.n_mels}), got {tuple(feats.shape)}")
         if feats.size(0) == 0 or not bool(torch.isfinite(feats).all()):
-            raise ValueError(f"{feature_problem(feats.cpu().numpy())}: cannot synthesise them")
-        feats = self.normalize(feats)
+            raise ValueError(f"{where}{feature_problem(feats.cpu().numpy())}: cannot synthesise them")
+        return self.normalize(feats)
+
+    def _synthesise(self, feats: Union[np.ndarray, torch.Tensor], dtype: torch.dtype) -> np.ndarray:
+        return self.synthesise_batch([feats], dtype)[0]
+
+    @torch.inference_mode()
+    def synthesise_batch(
+        self,
+        feats: Sequence[Union[np.ndarray, torch.Tensor]],
+        dtype: torch.dtype = torch.float32,
+        names: Optional[Sequence[str]] = None,
+    ) -> List[np.ndarray]:
+        """Synthesise several raw log-mels in one padded batch; each output trimmed to its length.
+
+        With the ``"fast"`` engine the padding is masked at every layer, so each waveform equals
+        its one-by-one synthesis within float rounding (the reference engine only pads the input).
+        Sort utterances by length before batching to waste little on padding.
+
+        Args:
+            feats: Raw log-mels (frames_i, n_mels).
+            dtype: As for :meth:`__call__`.
+            names: Utterance ids for error messages.
+
+        Returns:
+            Waveforms (frames_i * hop_length,) float32.
+        """
+        if not len(feats):
+            return []
+        names = names if names is not None else [f"item {i}" for i in range(len(feats))]
+        items = [self._checked(f, name if len(feats) > 1 else "") for f, name in zip(feats, names)]
+        lengths = [f.size(0) for f in items]
+        batch = torch.nn.utils.rnn.pad_sequence(items, batch_first=True).transpose(1, 2)  # (B, n_mels, T)
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            wav = self.generator.inference(feats)
-        return wav.float().cpu().numpy()
+            if self.engine_name == "fast":
+                wav = self.engine(batch, lengths if len(items) > 1 else None)
+            else:
+                wav = self.engine(batch)
+        wav = wav[:, 0].float().cpu().numpy()
+        return [wav[i, : n * self.hop_length] for i, n in enumerate(lengths)]
 
     def stream(
         self,

@@ -129,11 +129,13 @@ class GeneratorStream:
     their look-ahead; everything else is dropped. Works in the generator's dtype and device.
 
     Args:
-        generator: Generator mapping (B, n_mels, frames) to (B, 1, frames * upsample_factor).
-        context: Receptive field to use (default: :func:`receptive_field` of ``generator``).
+        generator: Generator mapping (B, n_mels, frames) to (B, 1, frames * upsample_factor)
+            (a :class:`HiFiGANGenerator` or a :class:`~espnet_hifigan.fast_inference.FastGenerator`).
+        context: Receptive field to use (default: :func:`receptive_field` of ``generator``, which
+            must then be a :class:`HiFiGANGenerator`).
     """
 
-    def __init__(self, generator: HiFiGANGenerator, context: Optional[ReceptiveField] = None):
+    def __init__(self, generator: torch.nn.Module, context: Optional[ReceptiveField] = None):
         self.generator = generator
         self.context = context if context is not None else receptive_field(generator)
         self.hop = generator.upsample_factor
@@ -209,7 +211,8 @@ class StreamingVocoder:
         self.vocoder = vocoder
         self.conversion = vocoder.conversion_from(contract) if contract is not None else None
         self.dtype = dtype
-        self.generator_stream = GeneratorStream(vocoder.generator, context)
+        # The vocoder's engine synthesises (as offline); the receptive field is the generator's.
+        self.generator_stream = GeneratorStream(vocoder.engine, context or receptive_field(vocoder.generator))
         self._chunks = 0
 
     @property

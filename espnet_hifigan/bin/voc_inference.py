@@ -48,7 +48,35 @@ from espnet_hifigan.streaming import synthesise_in_chunks
 from espnet_hifigan.contract import ContractError, load_contract_for_scp
 from espnet2.utils.types import str2bool
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(name: str, device: str) -> str:
+    """``--dtype``: ``auto`` is bfloat16 on a CUDA device that supports it, else float32 (the fallback)."""
+    if name != "auto":
+        return name
+    return "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
+
+
+def length_batches(lengths: List[int], budget: int) -> List[List[int]]:
+    """Indices grouped into batches, longest first, each at most ``budget`` padded frames.
+
+    Args:
+        lengths: Frames of each utterance.
+        budget: Most frames a batch may hold, padding included (batch size x its longest);
+            0: one utterance per batch. An utterance longer than the budget is a batch alone.
+
+    Returns:
+        Batches of indices into ``lengths``, sorted by decreasing length.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: List[List[int]] = []
+    for i in order:
+        if batches and budget > 0 and lengths[batches[-1][0]] * (len(batches[-1]) + 1) <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -94,7 +122,30 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--key_file", default=None, help="Decode only the utterances listed (first column)")
     parser.add_argument("--output_dir", required=True, help="Where wav/, wav.scp and timing.json go")
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: the first visible GPU")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16: GPU autocast")
+    parser.add_argument(
+        "--dtype",
+        choices=sorted(DTYPES) + ["auto"],
+        default="float32",
+        help="bfloat16/float16: autocast (GPU fast paths); auto: bfloat16 on a CUDA device that supports it, "
+        "else float32",
+    )
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        default=3000,
+        help="Frames per batch, padding included: utterances are sorted by length and batched up to this "
+        "budget, each output trimmed to its own length (same audio as one by one); 0: one utterance at a time",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=["fast", "reference"],
+        default="fast",
+        help="fast: espnet_hifigan.fast_inference (channels-last, polyphase upsamplers; same function); "
+        "reference: the HiFiGANGenerator module",
+    )
+    parser.add_argument(
+        "--compile", type=str2bool, default=False, help="torch.compile the engine (dynamic shapes; GPU)"
+    )
     parser.add_argument(
         "--backend",
         choices=["pytorch", "onnxruntime", "torchscript"],
@@ -156,12 +207,24 @@ def _checked_shape(utt: str, feats: np.ndarray, n_mels: int) -> np.ndarray:
     return feats
 
 
+def _batches(items: List[Tuple[str, np.ndarray]], budget: int) -> Iterator[List[Tuple[str, np.ndarray]]]:
+    """``items`` in batches of similar length (:func:`length_batches`)."""
+    for batch in length_batches([feats.shape[0] for _, feats in items], budget):
+        yield [items[i] for i in batch]
+
+
 def decode(args: argparse.Namespace) -> dict:
     """Decode every utterance; return the timing summary."""
     device = "cuda" if args.ngpu > 0 else "cpu"
     if args.ngpu > 0 and not torch.cuda.is_available():
         raise RuntimeError("--ngpu > 0 but no CUDA device is visible")
-    vocoder = Vocoder.from_pretrained(args.train_config or args.model_file, None if args.train_config is None else args.model_file, device)
+    vocoder = Vocoder.from_pretrained(
+        args.train_config or args.model_file,
+        None if args.train_config is None else args.model_file,
+        device,
+        engine=args.engine,
+        compile=args.compile,
+    )
     keys = read_key_file(args.key_file)
     scp = args.feats_scp or args.wav_scp
     # Checked before any output exists: repeated ids (also across the jobs split from --origin_scp),
@@ -194,7 +257,8 @@ def decode(args: argparse.Namespace) -> dict:
         from espnet_hifigan.export import ExportedVocoder
 
         vocoder = ExportedVocoder(vocoder, args.backend)
-    dtype = DTYPES[args.dtype]
+    dtype_name = resolve_dtype(args.dtype, device)
+    dtype = DTYPES[dtype_name]
 
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -202,22 +266,30 @@ def decode(args: argparse.Namespace) -> dict:
     try:
         lines: List[Tuple[str, str]] = []
         audio_sec = compute_sec = 0.0
-        for utt, feats in items:
+        batched = args.batch_size > 0 and args.chunk_frames == 0 and args.backend == "pytorch"
+        # Batching sorts by length, so every utterance is read (and checked) first.
+        groups = _batches(list(items), args.batch_size) if batched else ([item] for item in items)
+        for group in groups:
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
             if args.chunk_frames > 0:
-                wav = synthesise_in_chunks(vocoder, feats, args.chunk_frames, dtype=dtype)
+                wavs = [synthesise_in_chunks(vocoder, group[0][1], args.chunk_frames, dtype=dtype)]
+            elif batched:
+                wavs = vocoder.synthesise_batch([f for _, f in group], dtype, names=[u for u, _ in group])
             else:
-                wav = vocoder(feats, dtype=dtype)
+                wavs = [vocoder(group[0][1], dtype=dtype)]
             if device == "cuda":
                 torch.cuda.synchronize()
             elapsed = time.perf_counter() - start
             compute_sec += elapsed
-            audio_sec += len(wav) / vocoder.fs
-            sf.write(staging / f"{utt}.wav", wav, vocoder.fs, subtype="PCM_16")
-            lines.append((utt, str((output_dir / "wav" / f"{utt}.wav").resolve())))
-            logging.info(f"{utt}: {feats.shape[0]} frames -> {len(wav)} samples, RTF {elapsed / max(len(wav) / vocoder.fs, 1e-9):.4f}")
+            seconds = sum(len(wav) for wav in wavs) / vocoder.fs
+            audio_sec += seconds
+            for (utt, feats), wav in zip(group, wavs):
+                sf.write(staging / f"{utt}.wav", wav, vocoder.fs, subtype="PCM_16")
+                lines.append((utt, str((output_dir / "wav" / f"{utt}.wav").resolve())))
+                logging.info(f"{utt}: {feats.shape[0]} frames -> {len(wav)} samples")
+            logging.info(f"{len(group)} utterance(s), {seconds:.2f} s of audio: RTF {elapsed / max(seconds, 1e-9):.4f}")
         if not lines:
             raise ValueError("no utterance was decoded (empty scp, or --key_file matched nothing)")
         wav_dir = output_dir / "wav"
@@ -233,13 +305,16 @@ def decode(args: argparse.Namespace) -> dict:
         compute_sec=compute_sec,
         rtf=compute_sec / audio_sec,
         device=device_name,
-        dtype=args.dtype,
+        dtype=dtype_name,
         backend=args.backend,
+        engine=args.engine,
+        batch_size=args.batch_size if batched else 0,
         skipped=skipped,
     )
     if skipped:
         logging.warning(f"skipped {len(skipped)} bad utterances (--skip_bad_utts): {' '.join(skipped)}")
-    write_scp(output_dir / "wav.scp", lines)
+    position = {utt: i for i, utt in enumerate(ids)}  # wav.scp in the order of the input scp
+    write_scp(output_dir / "wav.scp", sorted(lines, key=lambda line: position[line[0]]))
     (output_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
     logging.info(
         f"decoded {len(lines)} utterances, {audio_sec:.2f} s of audio in {compute_sec:.2f} s: "

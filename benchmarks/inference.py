@@ -1,0 +1,88 @@
+"""Generator inference rows: ours through the user-facing ``Vocoder`` vs ESPnet's bare generator.
+
+For each preset (V1/V2/V3) and batch size, every variant of ours and ESPnet's
+``espnet2.gan_tts.hifigan.HiFiGANGenerator`` (fp32, weight norm removed, ``inference_mode``) are
+timed interleaved on the same mel; the reference of every row is ESPnet's fp32 x real time.
+Ours is what a user runs: ``Vocoder(...)(mel)`` for batch 1, ``Vocoder.synthesise_batch`` for
+larger batches (input checks, normalisation, copies to/from numpy included).
+
+Variants: ``fast fp32`` (the default engine), ``reference fp32`` (the plain generator module, the
+path main used), on CUDA also ``fast bf16``/``fast fp16`` (autocast) and ``fast fp32/bf16 +
+compile`` (``torch.compile``, dynamic time axis; compile time in the row's note).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+import torch
+
+from benchmarks.common import build_vocoder, espnet_generator, interleaved, random_mel, summary
+
+FS, HOP = 22050, 256
+
+
+def _variants(preset: str, device: str) -> Dict[str, Dict[str, Any]]:
+    """Name -> (vocoder options, dtype) of the paths measured on ``device``."""
+    out = {
+        "fast fp32": dict(options=dict(engine="fast"), dtype=torch.float32),
+        "reference fp32": dict(options=dict(engine="reference"), dtype=torch.float32),
+    }
+    if device.startswith("cuda"):
+        out["fast bf16"] = dict(options=dict(engine="fast"), dtype=torch.bfloat16)
+        out["fast fp16"] = dict(options=dict(engine="fast"), dtype=torch.float16)
+        out["fast fp32 + compile"] = dict(options=dict(engine="fast", compile=True), dtype=torch.float32)
+        out["fast bf16 + compile"] = dict(options=dict(engine="fast", compile=True), dtype=torch.bfloat16)
+    return out
+
+
+def inference_rows(device: str, presets: List[str], batches: List[int], seconds: float, repeats: int) -> List[Dict]:
+    """Rows ``{"row", "unit", "ours", "espnet", ...}`` (x real time, median) for every preset x batch x variant."""
+    rows: List[Dict] = []
+    frames = int(seconds * FS / HOP)
+    audio = frames * HOP / FS
+    for preset in presets:
+        espnet = espnet_generator(preset, device)
+        variants = _variants(preset, device)
+        vocoders = {name: build_vocoder(preset, device, **v["options"]) for name, v in variants.items()}
+        for batch in batches:
+            mels = [random_mel(frames, seed=i) for i in range(batch)]
+            ref_input = torch.from_numpy(np.stack(mels)).transpose(1, 2).to(device)  # (B, 80, frames)
+
+            def run_espnet() -> None:
+                with torch.inference_mode():
+                    (espnet.inference(ref_input[0].t()) if batch == 1 else espnet(ref_input)).cpu()
+
+            def ours(name: str) -> Callable[[], Any]:
+                vocoder, dtype = vocoders[name], variants[name]["dtype"]
+                if batch == 1:
+                    return lambda: vocoder(mels[0], dtype=dtype)
+                return lambda: vocoder.synthesise_batch(mels, dtype)
+
+            fns = {name: ours(name) for name in variants}
+            notes: Dict[str, str] = {}
+            for name in fns:  # the first call compiles: time it apart (not in the table's numbers)
+                if "compile" in name:
+                    start = time.perf_counter()
+                    fns[name]()
+                    notes[name] = f"compile + first call {time.perf_counter() - start:.1f} s"
+            fns["espnet"] = run_espnet
+            times = interleaved(fns, repeats, device)
+            ref = summary(times["espnet"], audio * batch)
+            for name in variants:
+                mine = summary(times[name], audio * batch)
+                rows.append(
+                    dict(
+                        row=f"inference {preset.upper()} {seconds:g} s batch {batch}, ours {name} vs ESPnet fp32",
+                        unit="x real time",
+                        ours=mine["median"],
+                        espnet=ref["median"],
+                        ours_best=mine["best"],
+                        espnet_best=ref["best"],
+                        reference="ESPnet generator",
+                        note=notes.get(name, ""),
+                    )
+                )
+    return rows

@@ -1,0 +1,190 @@
+"""Side-by-side speed benchmark: ours vs ESPnet's HiFi-GAN modules (and vs main for decoding).
+
+One process, one device, the same shapes for both sides, the two sides alternating every repeat
+(machine load hits both alike); each row reports the median (and best) throughput of each side
+and their ratio, ours / reference (> 1: ours is faster). Rows:
+
+- ``training`` (:mod:`benchmarks.training`): the V1 GAN training step, steps/s and peak memory;
+- ``inference`` (:mod:`benchmarks.inference`): V1/V2/V3 generator inference of a 10 s utterance,
+  x real time, through our user-facing ``Vocoder`` vs ESPnet's bare generator, fp32 and fast paths;
+- ``decode`` (:mod:`benchmarks.decode`): the decode stage on an scp of 50 utterances, ours vs main;
+- ``features`` (:mod:`benchmarks.features`): log-mel extraction, seconds of audio per second.
+
+Examples:
+    python -m benchmarks.run --device cpu --size quick --markdown docs/benchmarks.md --json bench.json
+    python -m benchmarks.run --device cuda --size full --json bench_gpu.json
+    python -m benchmarks.run --device cpu --size quick --seconds 1 --repeats 1 --decode_utts 4 --skip training
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+from benchmarks.common import REPO_ROOT
+
+SIZES = {
+    # quick: the 2-core CPU sizes; full: a GPU (batch 16 inference, longer decode utterances).
+    "quick": dict(presets=["v1", "v2", "v3"], batches=[1], seconds=10.0, repeats=3, decode_utts=50, decode_seconds=1.0),
+    "full": dict(presets=["v1", "v2", "v3"], batches=[1, 16], seconds=10.0, repeats=5, decode_utts=50, decode_seconds=3.0),
+}
+PARTS = ("training", "inference", "decode", "features")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (both sides; decode subprocesses too)")
+    parser.add_argument("--seconds", type=float, default=None, help="utterance length of the inference rows")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per row (after a warm-up round)")
+    parser.add_argument("--presets", nargs="+", default=None, choices=["v1", "v2", "v3"])
+    parser.add_argument("--decode_utts", type=int, default=None, help="utterances of the decode-stage scp")
+    parser.add_argument("--decode_seconds", type=float, default=None, help="mean utterance length of the decode scp")
+    parser.add_argument(
+        "--baseline_repo", default=None, help="a checkout of main to decode with (default: git archive of beae2cf)"
+    )
+    parser.add_argument("--skip", nargs="+", default=[], choices=PARTS, help="parts not measured")
+    parser.add_argument("--note", default="", help="a line about the machine (load, sharing) for the markdown")
+    parser.add_argument("--json", default=None, help="write the rows and the environment here")
+    parser.add_argument("--markdown", default=None, help="rewrite this markdown file (docs/benchmarks.md)")
+    return parser
+
+
+def environment(device: str, threads: int) -> Dict[str, str]:
+    """Device, versions and the commit measured."""
+    import espnet
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+    else:
+        name = f"{platform.processor() or platform.machine()} CPU, {threads} torch threads"
+    return dict(
+        device=name,
+        torch=torch.__version__,
+        espnet=espnet.__version__,
+        python=platform.python_version(),
+        commit=git("rev-parse", "HEAD") + dirty,
+        command="python -m benchmarks.run " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
+
+
+def with_ratios(rows: List[Dict]) -> List[Dict]:
+    """Every row completed with ``ratio`` = ours / reference (throughputs: > 1 is faster)."""
+    for row in rows:
+        missing = [k for k in ("row", "unit", "ours", "espnet") if row.get(k) is None]
+        if missing:
+            raise ValueError(f"benchmark row {row.get('row')!r} lacks {missing}")
+        row.setdefault("reference", "ESPnet")
+        row["ratio"] = row["ours"] / row["espnet"]
+    return rows
+
+
+def table(rows: List[Dict]) -> str:
+    """A markdown table of the rows."""
+    lines = [
+        "| row | unit | ours (median / best) | reference (median / best) | ours / reference | note |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        best = lambda key: f" / {r[key]:.3g}" if r.get(key) is not None else ""  # noqa: E731
+        mem = ""
+        if r.get("ours_peak_mem_mb") is not None:
+            mem = f"peak mem {r['ours_peak_mem_mb']:.0f} vs {r.get('espnet_peak_mem_mb') or 0:.0f} MiB"
+        note = "; ".join(x for x in (r.get("note", ""), mem) if x)
+        lines.append(
+            f"| {r['row']} | {r['unit']} | {r['ours']:.3g}{best('ours_best')} | "
+            f"{r['espnet']:.3g}{best('espnet_best')} ({r['reference']}) | **{r['ratio']:.2f}x** | {note} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown(rows: List[Dict], env: Dict[str, str], skipped: List[str], note: str = "") -> str:
+    """The text of docs/benchmarks.md."""
+    skipped_line = f"\nParts not measured in this run: {', '.join(skipped)}.\n" if skipped else ""
+    note_line = f"- note: {note}\n" if note else ""
+    return f"""# Benchmarks
+
+Written by `python -m benchmarks.run` (benchmarks/run.py); rerun it to refresh this page.
+Both sides of a row run in one process (the decode stage: alternating subprocesses) on the same
+device and shapes, alternating every repeat; numbers are throughputs (higher is faster), the
+median and best of the repeats, and the ratio is ours / reference on the medians. Inference rows
+time our user-facing `Vocoder` (input checks, normalisation, numpy in/out included) against
+ESPnet's bare `espnet2.gan_tts.hifigan.HiFiGANGenerator` in fp32 (random weights: speed does not
+depend on them).
+
+- device: {env['device']}
+- torch {env['torch']}, espnet {env['espnet']}, Python {env['python']}
+- commit measured: `{env['commit']}`
+- date: {env['date']}
+- command: `{env['command']}`
+{note_line}{skipped_line}
+{table(rows)}
+"""
+
+
+def main(cmd: List[str] | None = None) -> Dict:
+    """Measure, print the table, write JSON/markdown; return the result."""
+    args = get_parser().parse_args(cmd)
+    size = dict(SIZES[args.size])
+    for key in ("seconds", "repeats", "presets", "decode_utts", "decode_seconds"):
+        if getattr(args, key) is not None:
+            size[key] = getattr(args, key)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda but no CUDA device is visible")
+    torch.set_num_threads(args.threads)
+    env = environment(args.device, args.threads)  # the commit as the run starts
+    rows: List[Dict] = []
+    if "training" not in args.skip:
+        try:
+            from benchmarks.training import rows as training_rows
+        except ImportError as e:
+            raise SystemExit(
+                f"benchmarks.training cannot be imported ({e}): the training rows need it; "
+                "pass --skip training to measure the other parts only"
+            ) from e
+        rows += training_rows(args.device, args.size)
+    if "inference" not in args.skip:
+        from benchmarks.inference import inference_rows
+
+        rows += inference_rows(args.device, size["presets"], size["batches"], size["seconds"], size["repeats"])
+    if "decode" not in args.skip:
+        from benchmarks.decode import decode_rows
+
+        rows += decode_rows(
+            args.device, size["decode_utts"], size["decode_seconds"], max(1, size["repeats"] - 1), args.threads,
+            args.baseline_repo,
+        )  # fmt: skip
+    if "features" not in args.skip:
+        from benchmarks.features import feature_rows
+
+        rows += feature_rows(args.device, size["seconds"], 4, size["repeats"])
+    rows = with_ratios(rows)
+    print(f"{env['device']}; torch {env['torch']}, espnet {env['espnet']}; commit {env['commit']}")
+    print(table(rows))
+    result = dict(environment=env, size=size, skipped=args.skip, rows=rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows, env, args.skip, args.note), encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    main()
