@@ -134,7 +134,10 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
 
     def _in_warmup(self) -> bool:
         """True while training in the generator-only warm-up (mel loss, no D updates)."""
-        return self.training and int(self.num_train_steps) < self.discriminator_train_start_steps
+        # The counter is only read (a host sync on GPU) when a warm-up is configured.
+        if self.discriminator_train_start_steps == 0 or not self.training:
+            return False
+        return int(self.num_train_steps) < self.discriminator_train_start_steps
 
     # ------------------------------------------------------------------ segments
     def _cut_segments(
