@@ -13,10 +13,10 @@ from espnet2.gan_tts.hifigan.loss import (
 from espnet2.layers.abs_normalize import AbsNormalize
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
-from torch.amp import autocast
 
 from espnet_hifigan.contract.lengths import DEFAULT_FEATS_LENGTH_TOLERANCE
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.fast_paths import NetworkRunner, fp32_region
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.losses import MelL1Loss
@@ -50,6 +50,13 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         feats_length_tolerance: Frames by which pre-extracted features may differ from
             ``num_frames`` of their audio; beyond it training stops naming the utterance
             (checked before training and in every batch by :mod:`espnet_hifigan.contract.lengths`).
+        autocast_dtype: null (fp32), ``bfloat16`` or ``float16`` (CUDA with ``--use_amp true``
+            only): the generator's and discriminator's forwards run under ``torch.autocast``;
+            segments, STFT/mel and losses stay fp32 (:mod:`espnet_hifigan.fast_paths`).
+        compile: Run the generator's and discriminator's forwards through ``torch.compile``
+            (checkpoint keys unchanged; inference uses the eager modules).
+        compile_mode: ``torch.compile`` mode (null = its default).
+        compile_backend: ``torch.compile`` backend (``inductor``).
     """
 
     def __init__(
@@ -67,6 +74,10 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         cache_generator_outputs: bool = True,
         validate_full_utterances: bool = True,
         feats_length_tolerance: int = DEFAULT_FEATS_LENGTH_TOLERANCE,
+        autocast_dtype: Optional[str] = None,
+        compile: bool = False,
+        compile_mode: Optional[str] = None,
+        compile_backend: str = "inductor",
     ):
         super().__init__()
         hop = feats_extract.hop_length
@@ -101,6 +112,8 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         self.validate_full_utterances = validate_full_utterances
         self.feats_length_tolerance = feats_length_tolerance
         self._cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        # Autocast / compiled forwards of the networks (a plain object: no state_dict entries).
+        self.run_network = NetworkRunner(autocast_dtype, compile, compile_mode, compile_backend)
 
     # ------------------------------------------------------------------ segments
     def _segment_starts(self, num_frames: torch.Tensor) -> torch.Tensor:
@@ -175,11 +188,11 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             return y, y_hat
         if speech.dim() != 2:
             raise ValueError(f"speech must be mono (B, T), got shape {tuple(speech.shape)}")
-        with autocast("cuda", enabled=False):
+        with fp32_region(speech.device):
             seg, audio = self._cut_segments(speech, speech_lengths, feats, feats_lengths)
             if self.normalize is not None:
                 seg, _ = self.normalize(seg)
-        y_hat = self.generator(seg.transpose(1, 2))
+        y_hat = self.run_network("generator", self.generator, seg.transpose(1, 2), self.training)
         y = audio.unsqueeze(1)
         if self.cache_generator_outputs:
             self._cache = (y, y_hat)
@@ -217,13 +230,13 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         return retval
 
     def _generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
-        p_hat = self.discriminator(y_hat)
+        p_hat = self.run_network("discriminator", self.discriminator, y_hat, self.training)
         with torch.no_grad():
-            p = self.discriminator(y)
-        with autocast("cuda", enabled=False):
+            p = self.run_network("discriminator", self.discriminator, y, self.training)
+        with fp32_region(y.device):
             mel_loss = self.mel_loss(y_hat.float(), y.float())
-        adv_loss = self.generator_adv_loss(p_hat)
-        fm_loss = self.feat_match_loss(p_hat, p)
+            adv_loss = self.generator_adv_loss(p_hat)
+            fm_loss = self.feat_match_loss(p_hat, p)
         loss = self.lambda_adv * adv_loss + self.lambda_feat_match * fm_loss + self.lambda_mel * mel_loss
         terms = dict(
             generator_loss=loss,
@@ -235,10 +248,12 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
 
     def _discriminator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
         # One pass over real and fake halves: the same FLOPs, half the kernel launches.
-        outs = self.discriminator(torch.cat([y, y_hat.detach()], dim=0))
+        both = torch.cat([y, y_hat.detach()], dim=0)
+        outs = self.run_network("discriminator", self.discriminator, both, self.training)
         p = [[t[:batch_size] for t in layers] for layers in outs]
         p_hat = [[t[batch_size:] for t in layers] for layers in outs]
-        real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
+        with fp32_region(y.device):
+            real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
         loss = real_loss + fake_loss
         terms = dict(discriminator_loss=loss, discriminator_real_loss=real_loss, discriminator_fake_loss=fake_loss)
         return self._turn_output(terms, batch_size, optim_idx=1)
