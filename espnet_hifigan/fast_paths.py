@@ -13,7 +13,7 @@ the networks' outputs come back as fp32.
 - ``compile``: the networks' forwards go through ``torch.compile``'d callables kept *outside* the
   module tree: parameters, buffers and ``state_dict`` keys are those of the eager modules (no
   ``_orig_mod.`` prefix in checkpoints), and inference, ``remove_weight_norm`` and packing use the
-  eager modules. The first call of each compiled network logs how long it took (tracing and
+  eager modules, as does every forward in eval mode (validation). The first call of each compiled network logs how long it took (tracing and
   compiling its forward graph; the backward graph compiles at the first backward).
 """
 
@@ -119,14 +119,21 @@ class NetworkRunner:
             The network's output with every tensor in fp32.
         """
         self.check_device(x.device, training)
-        if not self.compile:
+        if not self.compile or not module.training:
+            # Eager in eval mode (validation, inference): whole utterances of any length would
+            # only add recompilations.
             with self.autocast(x.device):
                 return to_float32(module(x))
+        if getattr(module, "_is_replica", False):
+            raise ValueError(
+                "model_conf compile: true does not work with DataParallel (--ngpu > 1 in one process): "
+                "train with DDP (--multiprocessing_distributed true), or set compile: false"
+            )
         entry = self._compiled.get(name)
         first = entry is None or entry[0] != id(module)
         if first:
-            entry = (id(module), torch.compile(self._eager_fn(module), mode=self.compile_mode, backend=self.compile_backend))
-            self._compiled[name] = entry
+            compiled = torch.compile(self._eager_fn(module), mode=self.compile_mode, backend=self.compile_backend)
+            entry = self._compiled[name] = (id(module), compiled)
             start = time.perf_counter()
         out = entry[1](x)
         if first:
