@@ -32,15 +32,15 @@ SEGMENT = 2048
 BATCH = 2
 WINDOW = 50  # the last steps compared
 LOSSES = ("generator_mel_loss", "generator_adv_loss", "generator_feat_match_loss", "discriminator_loss")
-# Mean |relative difference| per step of each loss between bf16 and fp32 over the last WINDOW
-# steps (same seed, same batches and segments). Measured on a 2-core CPU (see the module's
-# commit): mel 0.6 %, G adv 2.4 %, feat match 2.1 %, D 0.9 %; a different init seed in fp32
-# moves them by 3-25 %. The tolerances leave about 3x the bf16 value and stay below the seed spread.
+# Mean over the last WINDOW steps of |bf16 - fp32| / |fp32| per step (same seed, same batches and
+# segments). Measured on a 2-core CPU (Xeon with avx512_bf16, torch 2.14): mel 0.038 (max 0.13),
+# G adv 0.008, feat match 0.027, D 0.006; the first 50 steps: 0.015, 0.0002, 0.002, 0.0002 (the
+# runs drift apart slowly, as any two GAN runs do). The tolerances are about 2.5x those values.
 BF16_TOLERANCE = {
-    "generator_mel_loss": 0.02,
-    "generator_adv_loss": 0.08,
-    "generator_feat_match_loss": 0.08,
-    "discriminator_loss": 0.03,
+    "generator_mel_loss": 0.10,
+    "generator_adv_loss": 0.025,
+    "generator_feat_match_loss": 0.07,
+    "discriminator_loss": 0.02,
 }
 MIN_SNR_DB = 30.0
 
@@ -144,6 +144,8 @@ def test_bf16_training_tracks_fp32(runs):
     diffs = {name: mean_relative_difference(fast[name][-WINDOW:], reference[name][-WINDOW:]) for name in LOSSES}
     message = f"mean |relative diff| over the last {WINDOW} steps: {diffs}"
     assert all(diffs[name] < BF16_TOLERANCE[name] for name in LOSSES), message
+    mel = fast["generator_mel_loss"]
+    assert mel[-WINDOW:].mean() < 0.9 * mel[:10].mean()  # it learns as the reference does (measured: 0.81)
     # and it is not a copy of the reference: the networks did run in bf16
     assert not np.array_equal(fast["generator_mel_loss"], reference["generator_mel_loss"])
 
