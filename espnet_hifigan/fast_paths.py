@@ -132,7 +132,11 @@ class NetworkRunner:
         entry = self._compiled.get(name)
         first = entry is None or entry[0] != id(module)
         if first:
-            compiled = torch.compile(self._eager_fn(module), mode=self.compile_mode, backend=self.compile_backend)
+            # Static shapes: training shapes are fixed (the D turn's 2B and the G turn's B batches
+            # get a graph each); dynamic shapes made inductor fail on the period reshapes.
+            compiled = torch.compile(
+                self._eager_fn(name, module), mode=self.compile_mode, backend=self.compile_backend, dynamic=False
+            )
             entry = self._compiled[name] = (id(module), compiled)
             start = time.perf_counter()
         out = entry[1](x)
@@ -143,7 +147,7 @@ class NetworkRunner:
             )
         return out
 
-    def _eager_fn(self, module: torch.nn.Module) -> Callable[[torch.Tensor], Any]:
+    def _eager_fn(self, name: str, module: torch.nn.Module) -> Callable[[torch.Tensor], Any]:
         """The function that is compiled: autocast, the network, the cast of its outputs."""
 
         def forward(x: torch.Tensor) -> Any:
@@ -151,4 +155,7 @@ class NetworkRunner:
                 out = module(x)
             return to_float32(out)
 
+        # A code object of its own per network: dynamo's graph cache and recompilation limit
+        # are per code object, and the generator's graphs must not count against the discriminator's.
+        forward.__code__ = forward.__code__.replace(co_name=f"{name}_forward")
         return forward
