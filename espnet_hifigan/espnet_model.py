@@ -14,10 +14,10 @@ from espnet2.gan_tts.hifigan.loss import (
 from espnet2.layers.abs_normalize import AbsNormalize
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
-from torch.amp import autocast
 
 from espnet_hifigan.contract.lengths import DEFAULT_FEATS_LENGTH_TOLERANCE
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.fast_paths import NetworkRunner, fp32_region
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.losses import MelL1Loss
@@ -72,6 +72,13 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             start. 0 (default) is the official recipe. The step count is kept in the state
             dict (``num_train_steps``) when N > 0, so a resumed run continues where it stopped.
             With DDP the warm-up's D turn uses no parameter: train with ``--unused_parameters true``.
+        autocast_dtype: null (fp32), ``bfloat16`` or ``float16`` (CUDA with ``--use_amp true``
+            only): the generator's and discriminator's forwards run under ``torch.autocast``;
+            segments, STFT/mel and losses stay fp32 (:mod:`espnet_hifigan.fast_paths`).
+        compile: Run the generator's and discriminator's forwards through ``torch.compile``
+            (checkpoint keys unchanged; inference uses the eager modules).
+        compile_mode: ``torch.compile`` mode (null = its default).
+        compile_backend: ``torch.compile`` backend (``inductor``).
     """
 
     def __init__(
@@ -90,6 +97,10 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         validate_full_utterances: bool = True,
         feats_length_tolerance: int = DEFAULT_FEATS_LENGTH_TOLERANCE,
         discriminator_train_start_steps: int = 0,
+        autocast_dtype: Optional[str] = None,
+        compile: bool = False,
+        compile_mode: Optional[str] = None,
+        compile_backend: str = "inductor",
     ):
         super().__init__()
         hop = feats_extract.hop_length
@@ -138,6 +149,8 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         if self.discriminator_train_start_steps == 0 or not self.training:
             return False
         return int(self.num_train_steps) < self.discriminator_train_start_steps
+        # Autocast / compiled forwards of the networks (a plain object: no state_dict entries).
+        self.run_network = NetworkRunner(autocast_dtype, compile, compile_mode, compile_backend)
 
     # ------------------------------------------------------------------ segments
     def _cut_segments(
@@ -187,11 +200,11 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             return y, y_hat
         if speech.dim() != 2:
             raise ValueError(f"speech must be mono (B, T), got shape {tuple(speech.shape)}")
-        with autocast("cuda", enabled=False):
+        with fp32_region(speech.device):
             seg, audio = self._cut_segments(speech, speech_lengths, feats, feats_lengths)
             if self.normalize is not None:
                 seg, _ = self.normalize(seg)
-        y_hat = self.generator(seg.transpose(1, 2))
+        y_hat = self.run_network("generator", self.generator, seg.transpose(1, 2), self.training)
         y = audio.unsqueeze(1)
         if self.cache_generator_outputs:
             self._cache = (y, y_hat)
@@ -240,13 +253,13 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         # optimizer after each turn): only the gradient to y_hat is computed through it. (With
         # grad_clip > 0, ESPnet's norm of this turn now covers the generator's gradients only.)
         with _frozen(self.discriminator) if self.training else contextlib.nullcontext():
-            p_hat = self.discriminator(y_hat)
+            p_hat = self.run_network("discriminator", self.discriminator, y_hat, self.training)
         with torch.no_grad():
-            p = self.discriminator(y)
-        with autocast("cuda", enabled=False):
+            p = self.run_network("discriminator", self.discriminator, y, self.training)
+        with fp32_region(y.device):
             mel_loss = self.mel_loss(y_hat.float(), y.float())
-        adv_loss = self.generator_adv_loss(p_hat)
-        fm_loss = self.feat_match_loss(p_hat, p)
+            adv_loss = self.generator_adv_loss(p_hat)
+            fm_loss = self.feat_match_loss(p_hat, p)
         loss = self.lambda_adv * adv_loss + self.lambda_feat_match * fm_loss + self.lambda_mel * mel_loss
         terms = dict(
             generator_loss=loss,
@@ -258,17 +271,19 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
 
     def _discriminator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
         # One pass over real and fake halves: the same FLOPs, half the kernel launches.
-        outs = self.discriminator(torch.cat([y, y_hat.detach()], dim=0))
+        both = torch.cat([y, y_hat.detach()], dim=0)
+        outs = self.run_network("discriminator", self.discriminator, both, self.training)
         p = [[t[:batch_size] for t in layers] for layers in outs]
         p_hat = [[t[batch_size:] for t in layers] for layers in outs]
-        real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
+        with fp32_region(y.device):
+            real_loss, fake_loss = self.discriminator_adv_loss(p_hat, p)
         loss = real_loss + fake_loss
         terms = dict(discriminator_loss=loss, discriminator_real_loss=real_loss, discriminator_fake_loss=fake_loss)
         return self._turn_output(terms, batch_size, optim_idx=1)
 
     def _warmup_generator_turn(self, y: torch.Tensor, y_hat: torch.Tensor, batch_size: int) -> Dict[str, Any]:
         """Warm-up G turn: the mel loss alone; the GAN terms are reported as 0 (not computed)."""
-        with autocast("cuda", enabled=False):
+        with fp32_region(y.device):
             mel_loss = self.mel_loss(y_hat.float(), y.float())
         zero = torch.zeros((), device=y.device)
         terms = dict(
@@ -346,7 +361,7 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         wav_hat = self.generator(feats.transpose(1, 2)).squeeze(1).float()  # (B, F * hop)
         lengths = torch.minimum(feats_lengths * self.hop_length, speech_lengths).tolist()
         mel_l1, mrstft = [], []
-        with autocast("cuda", enabled=False):  # spectra in float32, as the training mel loss
+        with fp32_region(wav_hat.device):  # spectra in float32, as the training mel loss
             for i, length in enumerate(lengths):
                 ref = speech[i, :length].float()
                 gen = wav_hat[i, :length]

@@ -90,3 +90,4 @@ def sensitive_vocoder(tts_recipe) -> Path:
 def pytest_configure(config) -> None:
     """Register the project's markers."""
     config.addinivalue_line("markers", "slurm: needs a real SLURM (tools/slurm/setup_local_slurm.sh)")
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (pytest -m gpu; benchmarks/gpu_session.sh runs them)")

@@ -24,8 +24,13 @@ def find_shellcheck() -> str | None:
 
 
 def recipe_scripts() -> List[Path]:
-    """Every *.sh (symlinks resolved, each file once) of egs2/, tools/ and the top-level run.sh."""
-    candidates = [REPO_ROOT / "run.sh", *(REPO_ROOT / "egs2").rglob("*.sh"), *(REPO_ROOT / "tools").rglob("*.sh")]
+    """Every *.sh (symlinks resolved, each file once) of egs2/, tools/, benchmarks/ and the top-level run.sh."""
+    candidates = [
+        REPO_ROOT / "run.sh",
+        *(REPO_ROOT / "egs2").rglob("*.sh"),
+        *(REPO_ROOT / "tools").rglob("*.sh"),
+        *(REPO_ROOT / "benchmarks").rglob("*.sh"),
+    ]
     outputs = {"data", "dump", "exp", "downloads"}
     scripts = {
         p.resolve()
@@ -48,6 +53,7 @@ def test_the_recipe_scripts_are_found():
         "egs2/mini_an4/voc1/run.sh",
         "egs2/mini_an4/voc1/local/data.sh",
         "egs2/ljspeech/voc1/local/data.sh",
+        "benchmarks/gpu_session.sh",
     ):
         assert expected in names
 
