@@ -142,6 +142,8 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         self.register_buffer(
             "num_train_steps", torch.zeros((), dtype=torch.long), persistent=discriminator_train_start_steps > 0
         )
+        # Autocast / compiled forwards of the networks (a plain object: no state_dict entries).
+        self.run_network = NetworkRunner(autocast_dtype, compile, compile_mode, compile_backend)
 
     def _in_warmup(self) -> bool:
         """True while training in the generator-only warm-up (mel loss, no D updates)."""
@@ -149,8 +151,6 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         if self.discriminator_train_start_steps == 0 or not self.training:
             return False
         return int(self.num_train_steps) < self.discriminator_train_start_steps
-        # Autocast / compiled forwards of the networks (a plain object: no state_dict entries).
-        self.run_network = NetworkRunner(autocast_dtype, compile, compile_mode, compile_backend)
 
     # ------------------------------------------------------------------ segments
     def _cut_segments(
