@@ -7,30 +7,14 @@ from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
 from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
+from tiny_models import tiny_model
 
 HOP = 256
 SEGMENT = 8 * HOP
 
 
 def _model(**kwargs) -> ESPnetHiFiGANModel:
-    feats_extract = LogMelSpectrogram(fs=16000, n_fft=1024, hop_length=HOP)
-    generator = HiFiGANGenerator(
-        upsample_initial_channel=16,
-        upsample_rates=(8, 8, 4),
-        upsample_kernel_sizes=(16, 16, 8),
-        resblock="2",
-        resblock_kernel_sizes=(3,),
-        resblock_dilation_sizes=((1, 2),),
-    )
-    discriminator = HiFiGANDiscriminator(
-        periods=(2, 3),
-        period_discriminator_params=dict(channels=(4, 8), last_channels=8),
-        scales=2,
-        scale_discriminator_params=dict(
-            channels=(8, 8, 8), kernel_sizes=(15, 41, 5), strides=(1, 4, 1), groups=(1, 4, 1)
-        ),
-    )
-    return ESPnetHiFiGANModel(feats_extract, None, generator, discriminator, segment_size=SEGMENT, **kwargs)
+    return tiny_model(segment_size=SEGMENT, **kwargs)
 
 
 def test_segments_are_aligned_with_features():

@@ -8,11 +8,9 @@ from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.gan_trainer import GANTrainer, GANTrainerOptions
 from espnet2.train.reporter import SubReporter, aggregate
 
-from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.trainer import DeferredReporter, VocoderTrainer
+from tiny_models import tiny_model
 
 HOP = 256
 STEPS = 5
@@ -21,22 +19,7 @@ LOG_INTERVAL = 2
 
 def _model() -> ESPnetHiFiGANModel:
     torch.manual_seed(0)
-    generator = HiFiGANGenerator(
-        upsample_initial_channel=16,
-        upsample_rates=(8, 8, 4),
-        upsample_kernel_sizes=(16, 16, 8),
-        resblock="2",
-        resblock_kernel_sizes=(3,),
-        resblock_dilation_sizes=((1, 2),),
-    )
-    discriminator = HiFiGANDiscriminator(
-        periods=(2, 3),
-        period_discriminator_params=dict(channels=(4, 8), last_channels=8),
-        scales=2,
-        scale_discriminator_params=dict(channels=(8, 8, 8), kernel_sizes=(15, 41, 5), strides=(1, 4, 1), groups=(1, 4, 1)),
-    )
-    feats_extract = LogMelSpectrogram(fs=16000, n_fft=1024, hop_length=HOP)
-    return ESPnetHiFiGANModel(feats_extract, None, generator, discriminator, segment_size=4 * HOP)
+    return tiny_model(segment_size=4 * HOP)
 
 
 def _batches():
