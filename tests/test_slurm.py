@@ -135,6 +135,17 @@ def release_requeued(job_id: str) -> None:
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
 
 
+def _default_signal_dispositions() -> None:
+    """In the child: SIGINT/SIGQUIT/SIGHUP as a terminal session has them.
+
+    A test runner started in the background (``cmd &`` without job control, or under ``nohup``)
+    passes these signals on *ignored*, and bash cannot trap a signal ignored at its entry: the
+    wrapper's Ctrl-C handling would be untestable there.
+    """
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def start_wrapper(cmd: List[str], cwd: Path, stderr_file: Path, **extra_env: str) -> subprocess.Popen:
     """Start ``cmd`` in the background, in its own session (so the test can signal its group)."""
     return subprocess.Popen(
@@ -144,6 +155,7 @@ def start_wrapper(cmd: List[str], cwd: Path, stderr_file: Path, **extra_env: str
         stdout=subprocess.DEVNULL,
         stderr=stderr_file.open("w"),
         start_new_session=True,
+        preexec_fn=_default_signal_dispositions,
     )
 
 
