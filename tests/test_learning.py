@@ -20,7 +20,7 @@ import kaldiio
 import numpy as np
 import pytest
 import yaml
-from test_recipe import OUTPUTS, RECIPE, expect_success, run_recipe
+from test_recipe import expect_success, linked_recipe, run_recipe
 
 from espnet_hifigan.api import Vocoder
 from espnet_hifigan.bin.voc_score import load_audio, load_mel_conf
@@ -39,11 +39,7 @@ MIN_RELATIVE_DROP = 0.30
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Dict:
     """mini_an4 stages 1-4, then stage 5 for ``STEPS`` steps; returns dict(root, exp)."""
-    root = tmp_path_factory.mktemp("mini_an4_learn") / "voc1"
-    root.mkdir()
-    for item in RECIPE.iterdir():
-        if item.name not in OUTPUTS:
-            os.symlink(item.resolve(), root / item.name)
+    root = linked_recipe(tmp_path_factory.mktemp("mini_an4_learn"))
     expect_success(run_recipe(root, "--stop_stage", "4"), "./run.sh --fast --stop_stage 4")
     train_args = (
         f"--seed {SEED} --num_iters_per_epoch {STEPS_PER_EPOCH} --max_epoch {EPOCHS} "

@@ -49,14 +49,20 @@ def expect_success(proc: subprocess.CompletedProcess, what: str) -> None:
         pytest.fail(f"{what} failed with code {proc.returncode}:\n{proc.stdout[-6000:]}")
 
 
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Dict:
-    """The mini_an4 recipe run through stages 1-8 (1-6 and 8 without the scoring CLI)."""
-    root = tmp_path_factory.mktemp("mini_an4") / "voc1"
+def linked_recipe(parent: Path) -> Path:
+    """``parent/voc1``: links to the recipe's files, so that its outputs are written there."""
+    root = parent / "voc1"
     root.mkdir()
     for item in RECIPE.iterdir():
         if item.name not in OUTPUTS:
             os.symlink(item.resolve(), root / item.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Dict:
+    """The mini_an4 recipe run through stages 1-8 (1-6 and 8 without the scoring CLI)."""
+    root = linked_recipe(tmp_path_factory.mktemp("mini_an4"))
     proc = run_recipe(root)
     expect_success(proc, "./run.sh (stages 1-8)")
     output = proc.stdout
