@@ -39,7 +39,7 @@ from espnet_hifigan.features import LogMelSpectrogram
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.input_checks import feature_problem
 from espnet_hifigan.model_files import describe_content, load_generator_state, load_state_dict
-from espnet_hifigan.mvn import global_mvn
+from espnet_hifigan.mvn import FeatureNorm
 from espnet_hifigan.packing import is_packed, read_packed
 from espnet_hifigan.scp import read_feats_scp
 
@@ -93,12 +93,12 @@ class Vocoder:
         if compile:
             self.engine = torch.compile(self.engine, dynamic=True)
         self.feats_extract.to(self.device)
-        # The vocoder's own normalisation: ESPnet's GlobalMVN with the model's buffers.
-        self.normalizer = None
+        # The vocoder's own normalisation: the model's GlobalMVN buffers (applied as GlobalMVN does).
+        self.normalizer: Optional[FeatureNorm] = None
         if config.get("normalize") is not None:
             norm_conf = config.get("normalize_conf") or {}
             n_mels = self.feats_extract.n_mels
-            self.normalizer = global_mvn(
+            self.normalizer = FeatureNorm(
                 state_dict.get("normalize.mean", torch.zeros(n_mels)),
                 state_dict.get("normalize.std", torch.ones(n_mels)),
                 norm_means=norm_conf.get("norm_means", True),
@@ -232,11 +232,8 @@ class Vocoder:
 
     # ------------------------------------------------------------------ synthesis
     def normalize(self, feats: torch.Tensor) -> torch.Tensor:
-        """Apply the vocoder's own global MVN (ESPnet ``GlobalMVN``) to raw features (frames, n_mels)."""
-        if self.normalizer is None:
-            return feats
-        normalized, _ = self.normalizer(feats.unsqueeze(0).clone())
-        return normalized[0]
+        """Apply the vocoder's own global MVN (as ESPnet's ``GlobalMVN``) to raw features (frames, n_mels)."""
+        return feats if self.normalizer is None else self.normalizer(feats)
 
     @torch.inference_mode()
     def __call__(
@@ -286,11 +283,13 @@ class Vocoder:
         dtype: torch.dtype = torch.float32,
         names: Optional[Sequence[str]] = None,
     ) -> List[np.ndarray]:
-        """Synthesise several raw log-mels in one padded batch; each output trimmed to its length.
+        """Synthesise several raw log-mels in one call; each output has its own length.
 
-        With the ``"fast"`` engine the padding is masked at every layer, so each waveform equals
-        its one-by-one synthesis within float rounding (the reference engine only pads the input).
-        Sort utterances by length before batching to waste little on padding.
+        The ``"fast"`` engine joins the utterances into one sequence separated by a few zero
+        frames (:meth:`FastGenerator.synthesise_packed`: no padding computed) and, compiled, runs
+        a padded batch; both mask the gaps or padding at every layer, so each waveform equals its
+        one-by-one synthesis within float rounding. The reference engine runs a padded batch and
+        only pads the input. Sort utterances by length before batching to waste little on padding.
 
         Args:
             feats: Raw log-mels (frames_i, n_mels).
@@ -305,8 +304,10 @@ class Vocoder:
         names = names if names is not None else [f"item {i}" for i in range(len(feats))]
         items = [self._checked(f, name if len(feats) > 1 else "") for f, name in zip(feats, names)]
         lengths = [f.size(0) for f in items]
-        batch = torch.nn.utils.rnn.pad_sequence(items, batch_first=True).transpose(1, 2)  # (B, n_mels, T)
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            if isinstance(self.engine, FastGenerator) and len(items) > 1:
+                return [w.float().cpu().numpy() for w in self.engine.synthesise_packed([f.t() for f in items])]
+            batch = torch.nn.utils.rnn.pad_sequence(items, batch_first=True).transpose(1, 2)  # (B, n_mels, T)
             if self.engine_name == "fast":
                 wav = self.engine(batch, lengths if len(items) > 1 else None)
             else:

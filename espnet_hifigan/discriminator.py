@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from espnet_hifigan import grouped_conv
+
 
 def _normed(module: nn.Module, norm: str) -> nn.Module:
     if norm == "weight":
@@ -136,7 +138,7 @@ class ScaleDiscriminator(nn.Module):
         convs = []
         in_ch = 1
         for out_ch, k, s, g in zip(channels, kernel_sizes, strides, groups):
-            convs.append(nn.Conv1d(in_ch, out_ch, k, s, groups=g, padding=(k - 1) // 2))
+            convs.append(grouped_conv.conv1d(in_ch, out_ch, k, s, groups=g, padding=(k - 1) // 2))
             in_ch = out_ch
         self.convs = nn.ModuleList(_normed(c, norm) for c in convs)
         self.conv_post = _normed(

@@ -14,6 +14,8 @@ math is the same up to float rounding; what changes is how it is laid out for th
 - **weight norm folded, MRF mean folded**: the 1/num_kernels of each multi-receptive-field mean is
   folded into the next layer's weights (LeakyReLU is positively homogeneous), the LeakyReLU of
   the MRF input is computed once for all its residual blocks, and residual sums are in place;
+- **FFT convolutions** on the CPU for the wide layers of the first stages (overlap-save,
+  :mod:`espnet_hifigan.fft_conv`): half the arithmetic of a direct convolution there;
 - **padding masks** for batches of different lengths: the input of every convolution is zeroed
   beyond each item's length, which is what the convolution's own zero padding gives one utterance
   alone, so a batch's outputs equal one-by-one synthesis (within float rounding).
@@ -29,10 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from espnet_hifigan.fft_conv import FFTConv, use_fft
 from espnet_hifigan.generator import HiFiGANGenerator, ResBlock1
 
-# A conv layer: channels-last weight (C_out, C_in, 1, K), bias, padding (left, right), dilation.
-_Conv = Tuple[torch.Tensor, Optional[torch.Tensor], Tuple[int, int], int]
+# A conv layer: channels-last weight (C_out, C_in, 1, K), bias, padding (left, right), dilation,
+# and its FFT form where that is faster on the CPU (else None).
+_Conv = Tuple[torch.Tensor, Optional[torch.Tensor], Tuple[int, int], int, Optional[FFTConv]]
 
 
 def _plain_weight(conv: nn.Module) -> torch.Tensor:
@@ -46,10 +50,13 @@ def _plain_weight(conv: nn.Module) -> torch.Tensor:
 
 def _conv(conv: nn.Conv1d, scale: float = 1.0) -> _Conv:
     """A Conv1d as a channels-last (1, K) Conv2d; ``scale`` multiplies its input (folded into W)."""
-    weight = (_plain_weight(conv) * scale).unsqueeze(2).contiguous(memory_format=torch.channels_last)
-    pad = conv.padding[0]
+    plain = _plain_weight(conv) * scale
+    weight = plain.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    pad, dilation = conv.padding[0], conv.dilation[0]
     bias = None if conv.bias is None else conv.bias.detach().clone()
-    return weight, bias, (pad, pad), conv.dilation[0]
+    c_out, c_in, kernel = plain.shape
+    fft = FFTConv(plain, bias, (pad, pad), dilation) if use_fft(c_in, kernel, dilation) else None
+    return weight, bias, (pad, pad), dilation, fft
 
 
 def _polyphase(up: nn.ConvTranspose1d, scale: float = 1.0) -> Tuple[_Conv, int]:
@@ -74,7 +81,7 @@ def _polyphase(up: nn.ConvTranspose1d, scale: float = 1.0) -> Tuple[_Conv, int]:
                 poly[r, :, :, t] = w[:, :, k].t()
     weight = poly.reshape(stride * c_out, c_in, 1, length).contiguous(memory_format=torch.channels_last)
     bias = None if up.bias is None else up.bias.detach().repeat(stride)
-    return (weight, bias, (j_max, -j_min), 1), stride
+    return (weight, bias, (j_max, -j_min), 1, None), stride
 
 
 class FastGenerator(nn.Module):
@@ -82,11 +89,15 @@ class FastGenerator(nn.Module):
 
     Args:
         generator: A :class:`HiFiGANGenerator` (weight norm applied or removed); not modified.
+        fft: Compute the wide multi-receptive-field convolutions by FFT
+            (:mod:`espnet_hifigan.fft_conv`) when running in fp32 on the CPU (elsewhere they are
+            direct whatever this says).
     """
 
-    def __init__(self, generator: HiFiGANGenerator):
+    def __init__(self, generator: HiFiGANGenerator, fft: bool = True):
         super().__init__()
         g = generator
+        self.fft = fft
         self.negative_slope = g.negative_slope
         self.final_negative_slope = g.final_negative_slope
         self.upsample_factor = g.upsample_factor
@@ -111,9 +122,9 @@ class FastGenerator(nn.Module):
 
     def _apply(self, fn, recurse=True):  # noqa: D401 - nn.Module hook: .to()/.half() move the weights too
         def move(conv: _Conv) -> _Conv:
-            w, b, pad, dil = conv
+            w, b, pad, dil, fft = conv
             w = fn(w).contiguous(memory_format=torch.channels_last)
-            return w, None if b is None else fn(b), pad, dil
+            return w, None if b is None else fn(b), pad, dil, None if fft is None else fft.to(fn)
 
         self.pre = move(self.pre)
         self.ups = [(move(c), s) for c, s in self.ups]
@@ -122,21 +133,67 @@ class FastGenerator(nn.Module):
         self._dtype = self.pre[0].dtype
         return super()._apply(fn, recurse)
 
-    @staticmethod
-    def _run(x: torch.Tensor, conv: _Conv) -> torch.Tensor:
-        weight, bias, (left, right), dilation = conv
+    def _run(self, x: torch.Tensor, conv: _Conv) -> torch.Tensor:
+        weight, bias, (left, right), dilation, fft = conv
+        if fft is not None and self.fft and x.device.type == "cpu" and x.dtype == torch.float32:
+            if not torch.is_autocast_enabled("cpu"):
+                return fft(x)
         if left == right:
             return F.conv2d(x, weight, bias, padding=(0, left), dilation=(1, dilation))
         return F.conv2d(F.pad(x, (left, right)), weight, bias, dilation=(1, dilation))
 
     @staticmethod
-    def _mask(x: torch.Tensor, lengths: Optional[Sequence[int]], scale: int) -> torch.Tensor:
-        """Zero (in place) every item's samples at and beyond ``length * scale``."""
-        if lengths is not None:
-            for b, n in enumerate(lengths):
-                if n * scale < x.size(-1):
-                    x[b, :, :, n * scale :] = 0
+    def _mask(x: torch.Tensor, zeros: Sequence[Tuple[int, int, Optional[int]]], scale: int) -> torch.Tensor:
+        """Zero (in place) the spans ``(item, start, end)`` (frames; ``end`` None: to the end) x ``scale``."""
+        for b, start, end in zeros:
+            x[b, :, :, start * scale : None if end is None else end * scale] = 0
         return x
+
+    @property
+    def min_gap(self) -> int:
+        """Fewest zero frames between packed utterances so that no convolution reaches across.
+
+        A convolution at ``scale`` samples per frame with padding (left, right) reads at most
+        ``max(left, right)`` samples beyond an utterance's edge; the gap is masked to zero before
+        every convolution, which is exactly the zero padding the utterance gets alone.
+        """
+        reach = [(self.pre[2], 1)]
+        scale = 1
+        for (up, stride), stage_blocks in zip(self.ups, self.blocks):
+            reach.append((up[2], scale))
+            scale *= stride
+            reach += [(conv[2], scale) for pairs in stage_blocks for pair in pairs for conv in pair if conv is not None]
+        reach.append((self.post[2], scale))
+        return max(1, max(-(-max(pad) // s) for pad, s in reach))
+
+    def synthesise_packed(self, mels: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """Synthesise several utterances as one sequence: mels joined by :attr:`min_gap` zero frames.
+
+        Unlike a padded batch, nothing is computed for padding (only the short gaps), and each
+        waveform equals its one-by-one synthesis within float rounding (the gaps are masked at
+        every layer).
+
+        Args:
+            mels: Mel spectrograms (n_mels, frames_i).
+
+        Returns:
+            Waveforms (frames_i * upsample_factor,).
+        """
+        gap, hop = self.min_gap, self.upsample_factor
+        pieces: List[torch.Tensor] = []
+        spans: List[Tuple[int, int]] = []
+        zeros: List[Tuple[int, int, Optional[int]]] = []
+        t = 0
+        for i, mel in enumerate(mels):
+            if i:
+                pieces.append(mel.new_zeros(mel.size(0), gap))
+                zeros.append((0, t, t + gap))
+                t += gap
+            pieces.append(mel)
+            spans.append((t, t + mel.size(1)))
+            t += mel.size(1)
+        wav = self._generate(torch.cat(pieces, dim=1).unsqueeze(0), zeros)[0, 0]
+        return [wav[start * hop : end * hop] for start, end in spans]
 
     def forward(self, c: torch.Tensor, lengths: Optional[Sequence[int]] = None) -> torch.Tensor:
         """Generate waveforms.
@@ -149,34 +206,36 @@ class FastGenerator(nn.Module):
         Returns:
             Waveform (B, 1, frames * upsample_factor).
         """
-        if lengths is not None and all(n == c.size(-1) for n in lengths):
-            lengths = None
+        zeros = [(b, n, None) for b, n in enumerate(lengths or []) if n < c.size(-1)]
+        out = self._generate(c, zeros)
+        for b, n, _ in zeros:
+            out[b, :, n * self.upsample_factor :] = 0
+        return out
+
+    def _generate(self, c: torch.Tensor, zeros: Sequence[Tuple[int, int, Optional[int]]]) -> torch.Tensor:
+        """The generator on mel (B, n_mels, T) with the frame spans ``zeros`` masked in every layer."""
         x = c.to(self._dtype).unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        x = self._run(self._mask(x, lengths, 1), self.pre)
+        x = self._run(self._mask(x, zeros, 1), self.pre)
         scale = 1
         for (up, stride), stage_blocks in zip(self.ups, self.blocks):
             # Stage input: the previous MRF's sum (its 1/num_kernels is folded into ``up``).
-            x = self._mask(F.leaky_relu(x, self.negative_slope), lengths, scale)
+            x = self._mask(F.leaky_relu(x, self.negative_slope), zeros, scale)
             x = self._run(x, up)  # (B, stride * C, 1, T) channels-last == (B, C, 1, T * stride)
             batch, channels, _, steps = x.shape
             x = x.permute(0, 2, 3, 1).reshape(batch, 1, steps * stride, channels // stride).permute(0, 3, 1, 2)
             scale *= stride
-            act = self._mask(F.leaky_relu(x, self.negative_slope), lengths, scale)
+            act = self._mask(F.leaky_relu(x, self.negative_slope), zeros, scale)
             total = None
             for pairs in stage_blocks:
                 y = x
                 for i, (c1, c2) in enumerate(pairs):
-                    h = act if i == 0 else self._mask(F.leaky_relu(y, self.negative_slope), lengths, scale)
+                    h = act if i == 0 else self._mask(F.leaky_relu(y, self.negative_slope), zeros, scale)
                     h = self._run(h, c1)
                     if c2 is not None:
-                        h = self._run(self._mask(F.leaky_relu_(h, self.negative_slope), lengths, scale), c2)
+                        h = self._run(self._mask(F.leaky_relu_(h, self.negative_slope), zeros, scale), c2)
                     y = h.add_(y)
                 total = y if total is None else total.add_(y)
             x = total
-        x = self._mask(F.leaky_relu_(x, self.final_negative_slope), lengths, scale)
+        x = self._mask(F.leaky_relu_(x, self.final_negative_slope), zeros, scale)
         x = torch.tanh_(self._run(x, self.post))
-        out = x.squeeze(2).contiguous()  # (B, 1, T)
-        if lengths is not None:
-            for b, n in enumerate(lengths):
-                out[b, :, n * self.upsample_factor :] = 0
-        return out
+        return x.squeeze(2).contiguous()  # (B, 1, T)

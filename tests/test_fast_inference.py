@@ -22,6 +22,7 @@ from espnet_hifigan.api import Vocoder
 from espnet_hifigan.bin import voc_inference
 from espnet_hifigan.bin.voc_inference import length_batches, resolve_dtype
 from espnet_hifigan.fast_inference import FastGenerator
+from espnet_hifigan.fft_conv import FFTConv, use_fft
 from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.presets import GENERATOR_PRESETS
 
@@ -83,6 +84,61 @@ def test_padding_is_masked_in_every_layer():
             if n < 30:  # padding is silent; the plain generator's padded item differs: the masks matter
                 assert batched[b, 0, n * hop :].abs().max() == 0
                 assert (unmasked[b, 0, : n * hop] - alone).abs().max() > 1e-2 * scale
+
+
+@pytest.mark.parametrize(
+    "c_in, c_out, kernel, dilation, steps, batch, bias",
+    [(256, 256, 11, 1, 300, 1, True), (256, 128, 7, 5, 40, 2, False), (128, 128, 11, 3, 5, 3, True),
+     (32, 48, 3, 1, 1000, 1, True)],
+)  # fmt: skip
+def test_fft_convolution_equals_conv1d(c_in, c_out, kernel, dilation, steps, batch, bias):
+    """Overlap-save FFT = Conv1d with 'same' zero padding: long, short (< one block) and batched inputs."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(c_in, c_out, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2, bias=bias)
+    x = torch.randn(batch, c_in, steps)
+    fft = FFTConv(conv.weight, conv.bias, conv.padding * 2, dilation)
+    with torch.inference_mode():
+        ref = conv(x)
+        out = fft(x.unsqueeze(2).contiguous(memory_format=torch.channels_last))
+    assert out.shape == (batch, c_out, 1, steps)
+    assert (out[:, :, 0] - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+def test_fft_is_used_only_where_it_pays_and_only_in_fp32_on_the_cpu():
+    torch.manual_seed(0)
+    generator = HiFiGANGenerator.from_preset("v1").eval()
+    fast = FastGenerator(generator)
+    ffts = [conv[4] for stage in fast.blocks for pairs in stage for pair in pairs for conv in pair if conv is not None]
+    assert any(f is not None for f in ffts) and any(f is None for f in ffts)
+    assert use_fft(256, 11, 5) and not use_fft(64, 11, 1) and not use_fft(256, 3, 1)
+    mel = torch.randn(1, 80, 12)
+    direct = FastGenerator(generator, fft=False)
+    with torch.inference_mode():
+        out, ref = fast(mel), direct(mel)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the direct path under autocast
+            low = fast(mel)
+    assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
+    assert 0 < (low.float() - ref).abs().max() <= 0.1 * ref.abs().max()
+
+
+@pytest.mark.parametrize("preset", ["v1", "v3"])
+def test_packed_synthesis_equals_one_by_one(preset, monkeypatch):
+    """Utterances joined by min_gap zero frames give each one's own output; without the gap they do not."""
+    torch.manual_seed(0)
+    generator = HiFiGANGenerator.from_preset(preset).eval()
+    generator.remove_weight_norm()
+    fast = FastGenerator(generator)
+    mels = [torch.randn(80, n) for n in (9, 1, 31, 2)]
+    with torch.inference_mode():
+        alone = [fast(m[None])[0, 0] for m in mels]
+        packed = fast.synthesise_packed(mels)
+        scale = max(float(a.abs().max()) for a in alone)
+        for a, p in zip(alone, packed):
+            assert p.shape == a.shape
+            assert (p - a).abs().max() <= 1e-5 * scale
+        monkeypatch.setattr(FastGenerator, "min_gap", property(lambda self: 1))  # too short: neighbours leak in
+        leaky = fast.synthesise_packed(mels)
+    assert max(float((p - a).abs().max()) for a, p in zip(alone, leaky)) > 1e-3 * scale
 
 
 def _official(official_v3: Path, **options) -> Vocoder:

@@ -265,3 +265,30 @@ def test_inductor_compiled_bf16_generator_snr(model, an4_wavs):
         out = runner("generator", model.generator, feats.transpose(1, 2), training=False)
     assert runner._compiled
     assert snr_db(reference, out) >= MIN_SNR_DB
+
+
+@pytest.mark.parametrize("norm", ["weight", "spectral"])
+def test_channels_last_grouped_conv_has_the_conv1d_values_and_gradients(norm):
+    """The scale discriminator's fast grouped layer = nn.Conv1d: output, input/weight/bias gradients, keys."""
+    from espnet_hifigan.discriminator import ScaleDiscriminator
+    from espnet_hifigan.grouped_conv import GroupedConv1d
+
+    torch.manual_seed(0)
+    fast = ScaleDiscriminator(norm=norm)
+    assert any(isinstance(c, GroupedConv1d) for c in fast.convs)  # the path under test is taken
+    plain = ScaleDiscriminator(norm=norm)
+    for i, conv in enumerate(plain.convs):  # same layers, all plain Conv1d
+        if isinstance(conv, GroupedConv1d):
+            conv.__class__ = torch.nn.Conv1d
+    plain.load_state_dict(fast.state_dict())
+    assert list(plain.state_dict()) == list(fast.state_dict())
+    x = torch.randn(2, 1, 4096)
+    grads = []
+    for d in (fast, plain):
+        xi = x.clone().requires_grad_()
+        outs = d(xi)
+        loss = sum((o.square().mean() for o in outs), torch.zeros(()))
+        grads.append([o.detach() for o in outs] + list(torch.autograd.grad(loss, [xi] + list(d.parameters()))))
+    for a, b in zip(*grads):
+        assert a.shape == b.shape
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max() + 1e-12
