@@ -7,13 +7,17 @@ and their ratio, ours / reference (> 1: ours is faster). Rows:
 - ``training`` (:mod:`benchmarks.training`): the V1 GAN training step, steps/s and peak memory;
 - ``inference`` (:mod:`benchmarks.inference`): V1/V2/V3 generator inference of a 10 s utterance,
   x real time, through our user-facing ``Vocoder`` vs ESPnet's bare generator, fp32 and fast paths;
-- ``decode`` (:mod:`benchmarks.decode`): the decode stage on an scp of 50 utterances, ours vs main;
+- ``decode_stage`` (:mod:`benchmarks.decode`): the decode stage as users run it (each tree's
+  ``utils/decode.sh``: ``inference_nj`` 32, local backend) on an scp of 50 utterances, ours vs main;
+- ``decode_process`` (:mod:`benchmarks.decode`): one ``voc_inference`` process on that scp, ours vs
+  main (``--skip decode`` skips both decode rows);
 - ``features`` (:mod:`benchmarks.features`): log-mel extraction, seconds of audio per second.
 
 Examples:
     python -m benchmarks.run --device cpu --size quick --markdown docs/benchmarks.md --json bench.json
     python -m benchmarks.run --device cuda --size full --json bench_gpu.json
     python -m benchmarks.run --device cpu --size quick --seconds 1 --repeats 1 --decode_utts 4 --skip training
+    python -m benchmarks.run --device cpu --repeats 1 --decode_seconds 0.6 --skip training,inference,features
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ SIZES = {
     "quick": dict(presets=["v1", "v2", "v3"], batches=[1], seconds=10.0, repeats=3, decode_utts=50, decode_seconds=1.0),
     "full": dict(presets=["v1", "v2", "v3"], batches=[1, 16], seconds=10.0, repeats=5, decode_utts=50, decode_seconds=3.0),
 }
-PARTS = ("training", "inference", "decode", "features")
+PARTS = ("training", "inference", "decode_stage", "decode_process", "features")
+ALIASES = {"decode": ("decode_stage", "decode_process")}
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -45,7 +50,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--size", choices=sorted(SIZES), default="quick")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (both sides; decode subprocesses too)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch CPU threads (both sides; the one-process decode row too; the decode stage's "
+        "threads are its decode.sh's)",
+    )
     parser.add_argument("--seconds", type=float, default=None, help="utterance length of the inference rows")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per row (after a warm-up round)")
     parser.add_argument("--presets", nargs="+", default=None, choices=["v1", "v2", "v3"])
@@ -54,7 +65,12 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--baseline_repo", default=None, help="a checkout of main to decode with (default: git archive of beae2cf)"
     )
-    parser.add_argument("--skip", nargs="+", default=[], choices=PARTS, help="parts not measured")
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        help=f"parts not measured, space- or comma-separated: {', '.join(PARTS)} (decode: both decode rows)",
+    )
     parser.add_argument("--note", default="", help="a line about the machine (load, sharing) for the markdown")
     parser.add_argument("--json", default=None, help="write the rows and the environment here")
     parser.add_argument("--markdown", default=None, help="rewrite this markdown file (docs/benchmarks.md)")
@@ -122,9 +138,10 @@ def markdown(rows: List[Dict], env: Dict[str, str], skipped: List[str], note: st
     return f"""# Benchmarks
 
 Written by `python -m benchmarks.run` (benchmarks/run.py); rerun it to refresh this page.
-Both sides of a row run in one process (the decode stage: alternating subprocesses) on the same
-device and shapes, alternating every repeat; numbers are throughputs (higher is faster), the
-median and best of the repeats, and the ratio is ours / reference on the medians. Inference rows
+Both sides of a row run in one process (the decode rows: alternating subprocesses; the decode
+stage: each tree's `utils/decode.sh`, as the recipes run it) on the same device and shapes,
+alternating every repeat; numbers are throughputs (higher is faster), the median and best of the
+repeats, and the ratio is ours / reference on the medians. Inference rows
 time our user-facing `Vocoder` (input checks, normalisation, numpy in/out included) against
 ESPnet's bare `espnet2.gan_tts.hifigan.HiFiGANGenerator` in fp32 (random weights: speed does not
 depend on them).
@@ -139,9 +156,28 @@ depend on them).
 """
 
 
+def skipped_parts(values: List[str]) -> List[str]:
+    """The parts named by ``--skip`` (space- or comma-separated, aliases expanded), in :data:`PARTS` order.
+
+    Raises:
+        ValueError: A name that is no part.
+    """
+    names = {name for value in values for name in value.split(",") if name}
+    unknown = sorted(names - set(PARTS) - set(ALIASES))
+    if unknown:
+        raise ValueError(f"--skip: unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}, decode")
+    names |= {part for alias in names & set(ALIASES) for part in ALIASES[alias]}
+    return [part for part in PARTS if part in names]
+
+
 def main(cmd: List[str] | None = None) -> Dict:
     """Measure, print the table, write JSON/markdown; return the result."""
-    args = get_parser().parse_args(cmd)
+    parser = get_parser()
+    args = parser.parse_args(cmd)
+    try:
+        args.skip = skipped_parts(args.skip)
+    except ValueError as e:
+        parser.error(str(e))
     size = dict(SIZES[args.size])
     for key in ("seconds", "repeats", "presets", "decode_utts", "decode_seconds"):
         if getattr(args, key) is not None:
@@ -164,12 +200,13 @@ def main(cmd: List[str] | None = None) -> Dict:
         from benchmarks.inference import inference_rows
 
         rows += inference_rows(args.device, size["presets"], size["batches"], size["seconds"], size["repeats"])
-    if "decode" not in args.skip:
+    decode_parts = [p for p in ("stage", "process") if f"decode_{p}" not in args.skip]
+    if decode_parts:
         from benchmarks.decode import decode_rows
 
         rows += decode_rows(
             args.device, size["decode_utts"], size["decode_seconds"], max(1, size["repeats"] - 1), args.threads,
-            args.baseline_repo,
+            args.baseline_repo, decode_parts,
         )  # fmt: skip
     if "features" not in args.skip:
         from benchmarks.features import feature_rows

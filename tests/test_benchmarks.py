@@ -34,8 +34,10 @@ def test_quick_run_writes_a_complete_table(tmp_path):
     result = json.loads(out_json.read_text())
     rows = result["rows"]
     names = " ".join(r["row"] for r in rows)
-    for part in ("inference V2", "decode stage", "feature extraction"):
+    for part in ("inference V2", "decode stage (decode.sh, 2 utts", "voc_inference, one process", "feature extraction"):
         assert part in names
+    stage = next(r for r in rows if r["row"].startswith("decode stage"))
+    assert "ours: 2 jobs" in stage["note"]  # both utterances' jobs ran: each tree's utils/ was found
     assert sum(r["row"].startswith("inference") for r in rows) == 2  # fast fp32, reference fp32 (CPU)
     for r in rows:
         for key in ("ours", "espnet", "ratio"):
@@ -48,6 +50,13 @@ def test_quick_run_writes_a_complete_table(tmp_path):
     assert env["commit"] in text and "python -m benchmarks.run" in text and env["espnet"] in text
     for r in rows:
         assert r["row"] in text and f"**{r['ratio']:.2f}x**" in text
+
+
+def test_skip_takes_commas_and_the_decode_alias():
+    assert run.skipped_parts(["training,inference", "features"]) == ["training", "inference", "features"]
+    assert run.skipped_parts(["decode"]) == ["decode_stage", "decode_process"]
+    with pytest.raises(SystemExit):
+        run.main(["--skip", "training,decoding"])
 
 
 def test_training_rows_are_required_unless_skipped(monkeypatch):

@@ -470,6 +470,111 @@ def test_merge_decode_dirs_missing_job_output(tmp_path):
     assert proc.returncode != 0 and "not found" in proc.stderr
 
 
+# ----------------------------------------------------------------------------- decode.sh
+
+# The caller's part of utils/decode.sh (as voc.sh sets it up), then one decode_feats_scp; the job
+# commands come from the environment (word-split like recipe_options).
+DECODE_DRIVER = """set -euo pipefail
+. utils/common.sh
+. utils/decode.sh
+python_arr=("${PYTHON}")
+read -r -a decode_cmd_arr <<<"${DECODE_CMD}"
+read -r -a cuda_cmd_arr <<<"${CUDA_CMD}"
+gpu_inference="${GPU_INFERENCE}"
+inference_nj=32
+decode_feats_scp test feats.scp out exp/config.yaml exp/model.pth \\
+    --assume_raw_features true --check_feats_stats false --log_level WARNING
+"""
+
+
+def decode_recipe(root: Path, utts: int, nproc: int) -> Path:
+    """``root`` as a recipe directory (``utils`` linked) with a debug-config experiment of random
+    weights, a ``feats.scp`` of ``utts`` short mels and an ``nproc`` that prints ``nproc`` first on PATH."""
+    from espnet_hifigan.generator import HiFiGANGenerator
+
+    (root / "utils").symlink_to(UTILS)
+    config = yaml.safe_load((REPO_ROOT / "conf" / "hifigan_debug.yaml").read_text())
+    config["normalize_conf"] = {}
+    (root / "exp").mkdir()
+    (root / "exp" / "config.yaml").write_text(yaml.safe_dump(config))
+    generator = HiFiGANGenerator(in_channels=80, **config["generator_conf"])
+    state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    state.update({"normalize.mean": torch.zeros(80), "normalize.std": torch.ones(80)})
+    torch.save(state, root / "exp" / "model.pth")
+    rng = np.random.default_rng(0)
+    with kaldiio.WriteHelper(f"ark,scp:{root}/feats.ark,{root}/feats.scp") as writer:
+        for i in range(utts):
+            writer(f"utt{i}", rng.standard_normal((10 + i, 80)).astype(np.float32))
+    (root / "bin").mkdir()
+    fake_nproc = root / "bin" / "nproc"
+    fake_nproc.write_text(f"#!/bin/sh\necho {nproc}\n")
+    fake_nproc.chmod(0o755)
+    return root
+
+
+def run_decode(root: Path, decode_cmd: str, gpu_inference: bool = False, cuda_cmd: str = "utils/run_local.sh"):
+    env = dict(
+        os.environ, PATH=f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(REPO_ROOT),
+        PYTHON=sys.executable, DECODE_CMD=decode_cmd, CUDA_CMD=cuda_cmd, GPU_INFERENCE=str(gpu_inference).lower(),
+    )  # fmt: skip
+    return sh("bash", "-c", DECODE_DRIVER, cwd=root, env=env, check=False)
+
+
+@pytest.mark.parametrize(
+    "nproc, decode_cmd, at_once, jobs, threads",
+    [
+        (2, "utils/run_local.sh", 2, 2, 1),  # inference_nj 32, 3 utterances: capped at nproc
+        (4, "utils/run_local.sh --max_jobs_run 1", 1, 1, 4),  # one job at once: one job, every core
+    ],
+)
+def test_decode_on_the_local_cpu_backend_runs_the_jobs_that_fit_with_threads_split(
+    tmp_path, nproc, decode_cmd, at_once, jobs, threads
+):
+    root = decode_recipe(tmp_path, utts=3, nproc=nproc)
+    proc = run_decode(root, decode_cmd)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        f"local CPU backend: {jobs} jobs x {threads} thread(s) each (min of inference_nj 32, 3 utterances "
+        f"and {at_once} jobs at once; nproc {nproc})"
+    ) in proc.stdout
+    logs = sorted((root / "out" / "logdir").glob("inference.*.log"))
+    assert len(logs) == jobs
+    for log in logs:
+        assert f"--num_threads {threads} " in log.read_text().splitlines()[0]
+    assert [line.split()[0] for line in (root / "out" / "wav.scp").read_text().splitlines()] == ["utt0", "utt1", "utt2"]
+    timing = json.loads((root / "out" / "timing.json").read_text())
+    assert timing["num_jobs"] == jobs and timing["device"] == f"cpu ({threads} threads)"
+
+
+@pytest.mark.parametrize("backend", ["slurm", "gpu"])
+def test_decode_on_slurm_or_a_gpu_keeps_inference_nj_jobs_and_default_threads(tmp_path, backend):
+    root = decode_recipe(tmp_path, utts=3, nproc=2)
+    # A job command that records its arguments and fails (nothing is decoded); the GPU one is
+    # even named run_local.sh: GPU jobs are not capped whatever the backend.
+    record = root / "bin" / ("slurm.sh" if backend == "slurm" else "run_local.sh")
+    record.write_text(f'#!/bin/sh\necho "$@" >{root}/args\nexit 1\n')
+    record.chmod(0o755)
+    if backend == "slurm":
+        proc = run_decode(root, str(record))
+    else:
+        proc = run_decode(root, "utils/run_local.sh", gpu_inference=True, cuda_cmd=str(record))
+    assert proc.returncode != 0 and "decoding test failed" in proc.stderr
+    args = (root / "args").read_text()
+    assert args.startswith("--gpu 1 JOB=1:3 " if backend == "gpu" else "JOB=1:3 ")
+    assert "--num_threads" not in args and "local CPU backend" not in proc.stdout
+    assert "3 jobs, logs in" in proc.stdout
+
+
+def test_voc_inference_rejects_negative_num_threads(tmp_path, capsys):
+    from espnet_hifigan.bin import voc_inference
+
+    with pytest.raises(SystemExit):
+        voc_inference.main(["--model_file", "x.pth", "--feats_scp", "x.scp", "--output_dir", str(tmp_path / "out"),
+                            "--num_threads", "-1"])  # fmt: skip
+    assert "--num_threads must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 # ----------------------------------------------------------------------------- recipes' local/data.sh
 
 

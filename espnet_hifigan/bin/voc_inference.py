@@ -160,8 +160,30 @@ def get_parser() -> argparse.ArgumentParser:
         help="0: synthesise each utterance at once; N > 0: stream it N frames at a time "
         "(espnet_hifigan.streaming; same audio as offline)",
     )
+    parser.add_argument(
+        "--num_threads",
+        type=int,
+        default=0,
+        help="CPU threads of torch (torch.set_num_threads, and one inter-op thread); 0: torch's default. "
+        "Recorded in timing.json's device",
+    )
     parser.add_argument("--log_level", default="INFO")
     return parser
+
+
+def set_threads(num_threads: int) -> None:
+    """Use ``num_threads`` torch CPU threads (and one inter-op thread, when still allowed); 0: keep the default.
+
+    Args:
+        num_threads: Intra-op threads; 0 leaves torch's default.
+    """
+    if num_threads <= 0:
+        return
+    torch.set_num_threads(num_threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # inter-op work already started in this process: the setting is fixed
+        logging.debug("torch inter-op threads already fixed; left as they are")
 
 
 def _wav_items(wav_scp: str, vocoder: Vocoder, keys: Optional[set]) -> Iterator[Tuple[str, np.ndarray, Optional[str]]]:
@@ -330,7 +352,10 @@ def main(cmd: Optional[List[str]] = None) -> None:
         get_parser().error(f"--chunk_frames must be >= 0 (0: offline), got {args.chunk_frames}")
     if args.chunk_frames > 0 and args.backend != "pytorch":
         get_parser().error("--chunk_frames streams with the pytorch backend only; drop --backend or --chunk_frames")
+    if args.num_threads < 0:
+        get_parser().error(f"--num_threads must be >= 0 (0: torch's default), got {args.num_threads}")
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    set_threads(args.num_threads)
     try:
         decode(args)
     except (ContractError, ValueError, FileNotFoundError, RuntimeError, KeyError) as e:

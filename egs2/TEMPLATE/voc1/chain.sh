@@ -31,7 +31,9 @@
 #   --python CMD                Python interpreter (default: python3)
 #   --ngpu N                    GPUs for fine-tuning and GTA inference (default: 0)
 #   --gpu_inference BOOL        decode on a GPU (default: false)
-#   --inference_nj N            parallel jobs of decoding and GTA inference (default: 4)
+#   --inference_nj N            parallel jobs of decoding and GTA inference (default: 4; decoding
+#                               on the CPU with the local backend: at most nproc, each job with
+#                               nproc / jobs torch threads)
 # The TTS:
 #   --tts_exp DIR               ESPnet TTS experiment with config.yaml (required)
 #   --tts_inference_model F     its checkpoint for teacher forcing (default: train.loss.ave.pth, as tts.sh)

@@ -29,7 +29,9 @@
 #   --stage N              first stage (default: 1)
 #   --stop_stage N         last stage (default: 10000)
 #   --nj N                 parallel jobs of stages 2-4 (default: 32; capped by utterances)
-#   --inference_nj N       parallel jobs of stage 6 (default: 32; capped by utterances)
+#   --inference_nj N       parallel jobs of stage 6 (default: 32; capped by utterances; decoding
+#                          on the CPU with the local backend: also at nproc, each job with
+#                          nproc / jobs torch threads)
 #   --ngpu N               GPUs per node for training (default: 1; 0 = CPU; >1 = one process
 #                          per GPU)
 #   --num_nodes N          nodes for training (default: 1; >1 needs the slurm backend)
