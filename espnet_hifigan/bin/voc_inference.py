@@ -49,6 +49,9 @@ from espnet_hifigan.contract import ContractError, load_contract_for_scp
 from espnet2.utils.types import str2bool
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Default --batch_size (frames): on a 2-core CPU ~800 frames per call decodes fastest (V1, 50 short
+# utterances: 5.0x real time at 800, 3.8x at 1600, 3.8x one by one); GPUs gain from more.
+CPU_BATCH_FRAMES, GPU_BATCH_FRAMES = 800, 3000
 
 
 def resolve_dtype(name: str, device: str) -> str:
@@ -132,9 +135,12 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--batch_size",
         type=int,
-        default=3000,
+        default=None,
         help="Frames per batch, padding included: utterances are sorted by length and batched up to this "
-        "budget, each output trimmed to its own length (same audio as one by one); 0: one utterance at a time",
+        "budget, each output trimmed to its own length (same audio as one by one; the fast engine joins a "
+        f"batch into one sequence, computing no padding); 0: one utterance at a time; default: "
+        f"{CPU_BATCH_FRAMES} on the CPU (longer sequences leave the caches and run slower), "
+        f"{GPU_BATCH_FRAMES} on a GPU",
     )
     parser.add_argument(
         "--engine",
@@ -288,6 +294,8 @@ def decode(args: argparse.Namespace) -> dict:
     try:
         lines: List[Tuple[str, str]] = []
         audio_sec = compute_sec = 0.0
+        if args.batch_size is None:
+            args.batch_size = GPU_BATCH_FRAMES if device == "cuda" else CPU_BATCH_FRAMES
         batched = args.batch_size > 0 and args.chunk_frames == 0 and args.backend == "pytorch"
         # Batching sorts by length, so every utterance is read (and checked) first.
         groups = _batches(list(items), args.batch_size) if batched else ([item] for item in items)
