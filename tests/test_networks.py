@@ -75,10 +75,12 @@ def test_discriminator_parity_with_espnet():
     assert len(our_outs) == len(ref_outs) == 8
     for ours_layers, ref_layers in zip(our_outs, ref_outs):
         assert len(ours_layers) == len(ref_layers)
-        # ESPnet flattens the period discriminators' final score map; compare values.
+        # ESPnet flattens the period discriminators' final score map; compare values. Relative to
+        # each map's scale (random weights reach 1e13 deep in the MSD): on the CPU the first grouped
+        # conv runs channels-last (espnet_hifigan.grouped_conv), equal within float rounding.
         for a, b in zip(ours_layers, ref_layers):
             assert a.numel() == b.numel()
-            assert (a.reshape(b.shape) - b).abs().max().item() <= PARITY_ATOL
+            assert (a.reshape(b.shape) - b).abs().max().item() <= PARITY_ATOL * max(1.0, b.abs().max().item())
 
 
 def test_period_discriminator_pads_odd_lengths():
