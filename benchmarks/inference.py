@@ -7,7 +7,7 @@ Ours is what a user runs: ``Vocoder(...)(mel)`` for batch 1, ``Vocoder.synthesis
 larger batches (input checks, normalisation, copies to/from numpy included).
 
 Variants: ``fast fp32`` (the default engine), ``reference fp32`` (the plain generator module, the
-path main used), on CUDA also ``fast bf16``/``fast fp16`` (autocast) and ``fast fp32/bf16 +
+path main used), on the CPU ``fast fp32 without FFT`` (``fft=False``), on CUDA also ``fast bf16``/``fast fp16`` (autocast) and ``fast fp32/bf16 +
 compile`` (``torch.compile``, dynamic time axis; compile time in the row's note).
 """
 
@@ -30,6 +30,8 @@ def _variants(preset: str, device: str) -> Dict[str, Dict[str, Any]]:
         "fast fp32": dict(options=dict(engine="fast"), dtype=torch.float32),
         "reference fp32": dict(options=dict(engine="reference"), dtype=torch.float32),
     }
+    if not device.startswith("cuda"):  # the FFT layers' share of the fast engine (CPU only)
+        out["fast fp32 without FFT"] = dict(options=dict(engine="fast", fft=False), dtype=torch.float32)
     if device.startswith("cuda"):
         out["fast bf16"] = dict(options=dict(engine="fast"), dtype=torch.bfloat16)
         out["fast fp16"] = dict(options=dict(engine="fast"), dtype=torch.float16)

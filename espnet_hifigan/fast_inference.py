@@ -48,14 +48,17 @@ def _plain_weight(conv: nn.Module) -> torch.Tensor:
     return conv.weight.detach()
 
 
-def _conv(conv: nn.Conv1d, scale: float = 1.0) -> _Conv:
-    """A Conv1d as a channels-last (1, K) Conv2d; ``scale`` multiplies its input (folded into W)."""
+def _conv(conv: nn.Conv1d, scale: float = 1.0, fft: bool = False) -> _Conv:
+    """A Conv1d as a channels-last (1, K) Conv2d; ``scale`` multiplies its input (folded into W).
+
+    With ``fft``, also its FFT form where :func:`~espnet_hifigan.fft_conv.use_fft` says it pays.
+    """
     plain = _plain_weight(conv) * scale
     weight = plain.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     pad, dilation = conv.padding[0], conv.dilation[0]
     bias = None if conv.bias is None else conv.bias.detach().clone()
     c_out, c_in, kernel = plain.shape
-    fft = FFTConv(plain, bias, (pad, pad), dilation) if use_fft(c_in, kernel, dilation) else None
+    fft = FFTConv(plain, bias, (pad, pad), dilation) if fft and use_fft(c_in, kernel, dilation) else None
     return weight, bias, (pad, pad), dilation, fft
 
 
@@ -90,14 +93,14 @@ class FastGenerator(nn.Module):
     Args:
         generator: A :class:`HiFiGANGenerator` (weight norm applied or removed); not modified.
         fft: Compute the wide multi-receptive-field convolutions by FFT
-            (:mod:`espnet_hifigan.fft_conv`) when running in fp32 on the CPU (elsewhere they are
-            direct whatever this says).
+            (:mod:`espnet_hifigan.fft_conv`) when running in fp32 on the CPU on long enough inputs
+            (elsewhere they are direct whatever this says); ``False`` also saves the memory of
+            their spectra (~520 MiB for V1).
     """
 
     def __init__(self, generator: HiFiGANGenerator, fft: bool = True):
         super().__init__()
         g = generator
-        self.fft = fft
         self.negative_slope = g.negative_slope
         self.final_negative_slope = g.final_negative_slope
         self.upsample_factor = g.upsample_factor
@@ -112,9 +115,9 @@ class FastGenerator(nn.Module):
             stage_blocks = []
             for block in g.resblocks[stage * g.num_kernels : (stage + 1) * g.num_kernels]:
                 if isinstance(block, ResBlock1):
-                    pairs = [(_conv(c1), _conv(c2)) for c1, c2 in zip(block.convs1, block.convs2)]
+                    pairs = [(_conv(c1, fft=fft), _conv(c2, fft=fft)) for c1, c2 in zip(block.convs1, block.convs2)]
                 else:
-                    pairs = [(_conv(c), None) for c in block.convs]
+                    pairs = [(_conv(c, fft=fft), None) for c in block.convs]
                 stage_blocks.append(pairs)
             self.blocks.append(stage_blocks)
         self.post = _conv(g.conv_post, inv)
@@ -135,8 +138,8 @@ class FastGenerator(nn.Module):
 
     def _run(self, x: torch.Tensor, conv: _Conv) -> torch.Tensor:
         weight, bias, (left, right), dilation, fft = conv
-        if fft is not None and self.fft and x.device.type == "cpu" and x.dtype == torch.float32:
-            if not torch.is_autocast_enabled("cpu"):
+        if fft is not None and x.device.type == "cpu" and x.dtype == torch.float32:
+            if x.size(0) * x.size(-1) >= fft.min_steps and not torch.is_autocast_enabled("cpu"):
                 return fft(x)
         if left == right:
             return F.conv2d(x, weight, bias, padding=(0, left), dilation=(1, dilation))

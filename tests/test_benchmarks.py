@@ -38,7 +38,7 @@ def test_quick_run_writes_a_complete_table(tmp_path):
         assert part in names
     stage = next(r for r in rows if r["row"].startswith("decode stage"))
     assert "ours: 2 jobs" in stage["note"]  # both utterances' jobs ran: each tree's utils/ was found
-    assert sum(r["row"].startswith("inference") for r in rows) == 2  # fast fp32, reference fp32 (CPU)
+    assert sum(r["row"].startswith("inference") for r in rows) == 3  # fast fp32 (with and without FFT), reference
     for r in rows:
         for key in ("ours", "espnet", "ratio"):
             assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, (r["row"], key)

@@ -104,19 +104,28 @@ def test_fft_convolution_equals_conv1d(c_in, c_out, kernel, dilation, steps, bat
     assert (out[:, :, 0] - ref).abs().max() <= 1e-5 * ref.abs().max()
 
 
-def test_fft_is_used_only_where_it_pays_and_only_in_fp32_on_the_cpu():
+def test_fft_is_used_only_where_it_pays_and_only_in_fp32_on_the_cpu(monkeypatch):
     torch.manual_seed(0)
     generator = HiFiGANGenerator.from_preset("v1").eval()
     fast = FastGenerator(generator)
     ffts = [conv[4] for stage in fast.blocks for pairs in stage for pair in pairs for conv in pair if conv is not None]
     assert any(f is not None for f in ffts) and any(f is None for f in ffts)
-    assert use_fft(256, 11, 5) and not use_fft(64, 11, 1) and not use_fft(256, 3, 1)
-    mel = torch.randn(1, 80, 12)
+    assert use_fft(256, 11, 5) and use_fft(256, 7, 3) and use_fft(128, 11, 1)
+    assert not use_fft(256, 7, 5) and not use_fft(64, 11, 1) and not use_fft(256, 3, 1) and not use_fft(128, 11, 3)
+    calls = []
+    real_call = FFTConv.__call__
+    monkeypatch.setattr(FFTConv, "__call__", lambda self, x: calls.append(x.size(-1)) or real_call(self, x))
     direct = FastGenerator(generator, fft=False)
     with torch.inference_mode():
+        fast(torch.randn(1, 80, 12))
+        assert not calls  # too short: every layer direct
+        mel = torch.randn(1, 80, 120)
         out, ref = fast(mel), direct(mel)
+        assert calls and min(calls) >= 8 * 120  # the wide layers of stage 1 (and long enough ones)
+        calls.clear()
         with torch.autocast("cpu", dtype=torch.bfloat16):  # the direct path under autocast
             low = fast(mel)
+        assert not calls
     assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
     assert 0 < (low.float() - ref).abs().max() <= 0.1 * ref.abs().max()
 
