@@ -56,6 +56,14 @@ def summary(seconds: List[float], work: float) -> Dict[str, float]:
     return dict(median=work / statistics.median(seconds), best=work / min(seconds))
 
 
+def table_row(row: str, unit: str, mine: Dict[str, float], ref: Dict[str, float], reference: str, note: str = "") -> Dict:
+    """One table row from the :func:`summary` of ours (``mine``) and of the reference."""
+    return dict(
+        row=row, unit=unit, ours=mine["median"], espnet=ref["median"], ours_best=mine["best"],
+        espnet_best=ref["best"], reference=reference, note=note,
+    )  # fmt: skip
+
+
 def peak_mem_mb(device: str) -> Optional[float]:
     """Peak memory so far: CUDA allocator peak, or the process's max RSS on CPU (MiB)."""
     if device.startswith("cuda"):

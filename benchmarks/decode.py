@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.common import REPO_ROOT, interleaved, random_mel, random_state, summary, vocoder_config
+from benchmarks.common import REPO_ROOT, interleaved, random_mel, random_state, summary, table_row, vocoder_config
 
 BASELINE_COMMIT = "beae2cf"
 FS, HOP = 22050, 256
@@ -209,17 +209,11 @@ def _stage_row(
     mine, ref = summary(times["ours"], audio), summary(times["main"], audio)
     jobs = "; ".join(f"{side}: {timing[side]['num_jobs']} jobs, {timing[side]['device']}" for side in trees)
     backend = "GPU" if gpu else "local backend"
-    return dict(
-        row=f"decode stage (decode.sh, {utts} utts, {audio:.3g} s of audio, inference_nj 32, {backend}), V1, "
-        f"ours vs {label}",
-        unit="x real time",
-        ours=mine["median"],
-        espnet=ref["median"],
-        ours_best=mine["best"],
-        espnet_best=ref["best"],
-        reference=label,
-        note=f"each tree's decode_feats_scp end to end (split, run_local.sh jobs, merge; no thread variables); {jobs}",
-    )
+    return table_row(
+        f"decode stage (decode.sh, {utts} utts, {audio:.3g} s of audio, inference_nj 32, {backend}), V1, ours vs {label}",
+        "x real time", mine, ref, label,
+        f"each tree's decode_feats_scp end to end (split, run_local.sh jobs, merge; no thread variables); {jobs}",
+    )  # fmt: skip
 
 
 def _process_row(
@@ -240,17 +234,11 @@ def _process_row(
         check_imports_from(tree, tree_env(tree, threads), tree)
     times = interleaved({side: (lambda side=side: run(side)) for side in trees}, repeats, device, warmup=0)
     mine, ref = summary(times["ours"], audio), summary(times["main"], audio)
-    return dict(
-        row=f"voc_inference, one process, {utts} utts ({audio:.3g} s of audio), V1, ours vs {label}",
-        unit="x real time",
-        ours=mine["median"],
-        espnet=ref["median"],
-        ours_best=mine["best"],
-        espnet_best=ref["best"],
-        reference=label,
-        note=f"one voc_inference subprocess per side, {threads} threads: start-up, model load, ark reading, "
-        "wav writing included",
-    )
+    return table_row(
+        f"voc_inference, one process, {utts} utts ({audio:.3g} s of audio), V1, ours vs {label}", "x real time",
+        mine, ref, label,
+        f"one voc_inference subprocess per side, {threads} threads: start-up, model load, ark reading, wav writing included",
+    )  # fmt: skip
 
 
 def _scp(path: Path) -> Iterator[Tuple[str, str]]:

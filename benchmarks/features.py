@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.common import V1_CONFIG, interleaved, summary
+from benchmarks.common import V1_CONFIG, interleaved, summary, table_row
 from espnet_hifigan.features import LogMelSpectrogram
 
 
@@ -33,15 +33,5 @@ def feature_rows(device: str, seconds: float, batch: int, repeats: int) -> List[
     times = interleaved({"ours": lambda: run(ours), "espnet": lambda: run(espnet)}, repeats, device)
     audio = seconds * batch
     mine, ref = summary(times["ours"], audio), summary(times["espnet"], audio)
-    return [
-        dict(
-            row=f"feature extraction, {batch} x {seconds:g} s at {conf['fs']} Hz, ours vs ESPnet LogMelFbank",
-            unit="s audio / s",
-            ours=mine["median"],
-            espnet=ref["median"],
-            ours_best=mine["best"],
-            espnet_best=ref["best"],
-            reference="ESPnet LogMelFbank",
-            note="",
-        )
-    ]
+    row = f"feature extraction, {batch} x {seconds:g} s at {conf['fs']} Hz, ours vs ESPnet LogMelFbank"
+    return [table_row(row, "s audio / s", mine, ref, "ESPnet LogMelFbank")]

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List
 import numpy as np
 import torch
 
-from benchmarks.common import build_vocoder, espnet_generator, interleaved, random_mel, summary
+from benchmarks.common import build_vocoder, espnet_generator, interleaved, random_mel, summary, table_row
 
 FS, HOP = 22050, 256
 
@@ -76,15 +76,9 @@ def inference_rows(device: str, presets: List[str], batches: List[int], seconds:
             for name in variants:
                 mine = summary(times[name], audio * batch)
                 rows.append(
-                    dict(
-                        row=f"inference {preset.upper()} {seconds:g} s batch {batch}, ours {name} vs ESPnet fp32",
-                        unit="x real time",
-                        ours=mine["median"],
-                        espnet=ref["median"],
-                        ours_best=mine["best"],
-                        espnet_best=ref["best"],
-                        reference="ESPnet generator",
-                        note=notes.get(name, ""),
-                    )
+                    table_row(
+                        f"inference {preset.upper()} {seconds:g} s batch {batch}, ours {name} vs ESPnet fp32",
+                        "x real time", mine, ref, "ESPnet generator", notes.get(name, ""),
+                    )  # fmt: skip
                 )
     return rows
