@@ -6,6 +6,7 @@ import contextlib
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
+from torch.nn.utils.weight_norm import WeightNorm
 from espnet2.gan_tts.hifigan.loss import (
     DiscriminatorAdversarialLoss,
     FeatureMatchLoss,
@@ -35,6 +36,32 @@ def _frozen(module: torch.nn.Module) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+@contextlib.contextmanager
+def _weight_norms_computed_once(module: torch.nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Compute every weight-normed weight of ``module`` once for the calls inside (fixed params).
+
+    The generator turn scores the fake and the real waveform with the same, frozen discriminator:
+    weight norm would recompute ~70M weights for each call. Spectral norm (its power iteration
+    runs per call, as in the official code) and every other hook are untouched.
+    """
+    saved = []
+    if enabled:
+        for m in module.modules():
+            hooks = list(m._forward_pre_hooks.items())
+            norms = [k for k, h in hooks if isinstance(h, WeightNorm)]
+            if norms:
+                for k in norms:
+                    m._forward_pre_hooks[k](m, ())  # sets m.<name> from g and v
+                    del m._forward_pre_hooks[k]
+                saved.append((m, hooks))
+    try:
+        yield
+    finally:
+        for m, hooks in saved:
+            m._forward_pre_hooks.clear()
+            m._forward_pre_hooks.update(hooks)
 
 
 class ESPnetHiFiGANModel(AbsGANESPnetModel):
@@ -252,10 +279,12 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
         # The discriminator's own gradients of this turn are never used (the trainer zeroes every
         # optimizer after each turn): only the gradient to y_hat is computed through it. (With
         # grad_clip > 0, ESPnet's norm of this turn now covers the generator's gradients only.)
+        # Frozen first, so that the weights computed once carry no graph to the parameters.
         with _frozen(self.discriminator) if self.training else contextlib.nullcontext():
-            p_hat = self.run_network("discriminator", self.discriminator, y_hat, self.training)
-        with torch.no_grad():
-            p = self.run_network("discriminator", self.discriminator, y, self.training)
+            with _weight_norms_computed_once(self.discriminator, enabled=not self.run_network.compile):
+                p_hat = self.run_network("discriminator", self.discriminator, y_hat, self.training)
+                with torch.no_grad():
+                    p = self.run_network("discriminator", self.discriminator, y, self.training)
         with fp32_region(y.device):
             mel_loss = self.mel_loss(y_hat.float(), y.float())
             adv_loss = self.generator_adv_loss(p_hat)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.nn.utils.weight_norm import WeightNorm
 
 from espnet_hifigan.discriminator import HiFiGANDiscriminator
 from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
@@ -90,8 +91,9 @@ def test_collect_feats_passes_given_features_through():
 
 
 def test_generator_turn_gives_the_generator_the_same_gradients_without_discriminator_ones(monkeypatch):
-    """The G turn leaves the discriminator's gradients out (the trainer discards them) and
-    gives the generator exactly the gradients of the turn that computes them all."""
+    """The G turn leaves the discriminator's gradients out (the trainer discards them) and computes
+    its weight norms once for both calls, and gives the generator exactly the gradients of the turn
+    that computes them all, per call; the weight-norm hooks are back after the turn."""
     import contextlib
 
     from espnet_hifigan import espnet_model
@@ -100,12 +102,16 @@ def test_generator_turn_gives_the_generator_the_same_gradients_without_discrimin
     lengths = torch.tensor([2 * SEGMENT, 2 * SEGMENT])
     grads = {}
     for frozen in (True, False):
-        if not frozen:  # the reference: every parameter gets its gradient
+        if not frozen:  # the reference: every parameter gets its gradient, weights normed per call
             monkeypatch.setattr(espnet_model, "_frozen", lambda module: contextlib.nullcontext())
+            monkeypatch.setattr(espnet_model, "_weight_norms_computed_once", lambda *a, **k: contextlib.nullcontext())
         torch.manual_seed(0)
         model = _model().train()
+        hooks = [list(m._forward_pre_hooks.values()) for m in model.discriminator.modules()]
+        assert any(isinstance(h, WeightNorm) for hs in hooks for h in hs)  # the path under test is taken
         torch.manual_seed(2)
         model(speech, lengths, forward_generator=True)["loss"].backward()
+        assert [list(m._forward_pre_hooks.values()) for m in model.discriminator.modules()] == hooks
         grads[frozen] = {n: p.grad for n, p in model.named_parameters()}
         assert all(p.requires_grad for p in model.parameters())  # restored after the turn
     d_names = [n for n in grads[True] if n.startswith("discriminator.")]
