@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from espnet_hifigan import grouped_conv
+from espnet_hifigan import cpu_convs
 
 
 def _normed(module: nn.Module, norm: str) -> nn.Module:
@@ -76,9 +76,9 @@ class PeriodDiscriminator(nn.Module):
         convs = []
         in_ch = 1
         for out_ch in channels:
-            convs.append(nn.Conv2d(in_ch, out_ch, (kernel_size, 1), (stride, 1), padding=(pad, 0)))
+            convs.append(cpu_convs.conv2d_k1(in_ch, out_ch, kernel_size, stride, pad, period))
             in_ch = out_ch
-        convs.append(nn.Conv2d(in_ch, last_channels, (kernel_size, 1), 1, padding=(pad, 0)))
+        convs.append(cpu_convs.conv2d_k1(in_ch, last_channels, kernel_size, 1, pad, period))
         self.convs = nn.ModuleList(_normed(c, norm) for c in convs)
         self.conv_post = _normed(
             nn.Conv2d(
@@ -138,7 +138,7 @@ class ScaleDiscriminator(nn.Module):
         convs = []
         in_ch = 1
         for out_ch, k, s, g in zip(channels, kernel_sizes, strides, groups):
-            convs.append(grouped_conv.conv1d(in_ch, out_ch, k, s, groups=g, padding=(k - 1) // 2))
+            convs.append(cpu_convs.conv1d(in_ch, out_ch, k, s, groups=g, padding=(k - 1) // 2))
             in_ch = out_ch
         self.convs = nn.ModuleList(_normed(c, norm) for c in convs)
         self.conv_post = _normed(

@@ -293,19 +293,23 @@ def test_inductor_compiled_bf16_generator_snr(model, an4_wavs):
     assert snr_db(reference, out) >= MIN_SNR_DB
 
 
+@pytest.mark.parametrize("kind", ["scale", "period 2", "period 3"])
 @pytest.mark.parametrize("norm", ["weight", "spectral"])
-def test_channels_last_grouped_conv_has_the_conv1d_values_and_gradients(norm):
-    """The scale discriminator's fast grouped layer = nn.Conv1d: output, input/weight/bias gradients, keys."""
-    from espnet_hifigan.discriminator import ScaleDiscriminator
-    from espnet_hifigan.grouped_conv import GroupedConv1d
+def test_cpu_discriminator_convs_have_the_plain_values_and_gradients(kind, norm):
+    """GroupedConv1d / PeriodConv2d = nn.Conv1d / nn.Conv2d: outputs, input and parameter gradients, keys."""
+    from espnet_hifigan.cpu_convs import GroupedConv1d, PeriodConv2d
+    from espnet_hifigan.discriminator import PeriodDiscriminator, ScaleDiscriminator
 
-    torch.manual_seed(0)
-    fast = ScaleDiscriminator(norm=norm)
-    assert any(isinstance(c, GroupedConv1d) for c in fast.convs)  # the path under test is taken
-    plain = ScaleDiscriminator(norm=norm)
-    for i, conv in enumerate(plain.convs):  # same layers, all plain Conv1d
-        if isinstance(conv, GroupedConv1d):
-            conv.__class__ = torch.nn.Conv1d
+    def build():
+        torch.manual_seed(0)
+        return ScaleDiscriminator(norm=norm) if kind == "scale" else PeriodDiscriminator(int(kind[-1]), norm=norm)
+
+    fast, plain = build(), build()
+    fast_classes = (GroupedConv1d, PeriodConv2d)
+    assert any(isinstance(c, fast_classes) for c in fast.convs)  # the path under test is taken
+    for conv in plain.convs:  # same layers, all plain
+        if isinstance(conv, fast_classes):
+            conv.__class__ = conv.__class__.__bases__[0]
     plain.load_state_dict(fast.state_dict())
     assert list(plain.state_dict()) == list(fast.state_dict())
     x = torch.randn(2, 1, 4096)

@@ -77,7 +77,7 @@ def test_discriminator_parity_with_espnet():
         assert len(ours_layers) == len(ref_layers)
         # ESPnet flattens the period discriminators' final score map; compare values. Relative to
         # each map's scale (random weights reach 1e13 deep in the MSD): on the CPU the first grouped
-        # conv runs channels-last (espnet_hifigan.grouped_conv), equal within float rounding.
+        # conv runs channels-last (espnet_hifigan.cpu_convs), equal within float rounding.
         for a, b in zip(ours_layers, ref_layers):
             assert a.numel() == b.numel()
             assert (a.reshape(b.shape) - b).abs().max().item() <= PARITY_ATOL * max(1.0, b.abs().max().item())
