@@ -34,6 +34,9 @@ from torch import nn
 from espnet_hifigan.fft_conv import FFTConv, use_fft
 from espnet_hifigan.generator import HiFiGANGenerator, ResBlock1
 
+# conv + residual in one oneDNN call (fp32 CPU), where this torch build has it.
+_FUSED_ADD = getattr(getattr(torch.ops.mkldnn, "_convolution_pointwise", None), "binary", None)
+
 # A conv layer: channels-last weight (C_out, C_in, 1, K), bias, padding (left, right), dilation,
 # and its FFT form where that is faster on the CPU (else None).
 _Conv = Tuple[torch.Tensor, Optional[torch.Tensor], Tuple[int, int], int, Optional[FFTConv]]
@@ -136,11 +139,17 @@ class FastGenerator(nn.Module):
         self._dtype = self.pre[0].dtype
         return super()._apply(fn, recurse)
 
-    def _run(self, x: torch.Tensor, conv: _Conv) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, conv: _Conv, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The conv of ``x``; plus ``residual`` (a new tensor) when given."""
         weight, bias, (left, right), dilation, fft = conv
-        if fft is not None and x.device.type == "cpu" and x.dtype == torch.float32:
-            if x.size(0) * x.size(-1) >= fft.min_steps and not torch.is_autocast_enabled("cpu"):
-                return fft(x)
+        cpu_fp32 = x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+        if fft is not None and cpu_fp32 and x.size(0) * x.size(-1) >= fft.min_steps:
+            y = fft(x)
+            return y if residual is None else y.add_(residual)
+        if residual is not None:
+            if cpu_fp32 and left == right and _FUSED_ADD is not None:  # oneDNN adds it in the conv's epilogue
+                return _FUSED_ADD(x, residual, weight, bias, [0, left], [1, 1], [1, dilation], 1, "add", 1.0, None, [], None)
+            return self._run(x, conv).add_(residual)
         if left == right:
             return F.conv2d(x, weight, bias, padding=(0, left), dilation=(1, dilation))
         return F.conv2d(F.pad(x, (left, right)), weight, bias, dilation=(1, dilation))
@@ -235,8 +244,9 @@ class FastGenerator(nn.Module):
                     h = act if i == 0 else self._mask(F.leaky_relu(y, self.negative_slope), zeros, scale)
                     h = self._run(h, c1)
                     if c2 is not None:
-                        h = self._run(self._mask(F.leaky_relu_(h, self.negative_slope), zeros, scale), c2)
-                    y = h.add_(y)
+                        y = self._run(self._mask(F.leaky_relu_(h, self.negative_slope), zeros, scale), c2, y)
+                    else:
+                        y = h.add_(y)
                 total = y if total is None else total.add_(y)
             x = total
         x = self._mask(F.leaky_relu_(x, self.final_negative_slope), zeros, scale)

@@ -230,3 +230,19 @@ def test_batched_decoding_writes_the_same_wavs(official_v3, ljspeech_mini, tmp_p
         assert a.shape == b.shape == (n_frames * 256,)
         assert np.abs(a.astype(np.int32) - b).max() <= 1  # within 1 LSB
         assert np.abs(a).max() > 1000
+
+
+def test_fused_residual_sum_equals_the_separate_one(monkeypatch):
+    """oneDNN's conv + residual epilogue (fp32 CPU) = conv then add, and the fallback is taken without it."""
+    from espnet_hifigan import fast_inference
+
+    torch.manual_seed(0)
+    generator = HiFiGANGenerator.from_preset("v2").eval()
+    mel = torch.randn(1, 80, 20)
+    with torch.inference_mode():
+        fused = FastGenerator(generator)(mel)
+        monkeypatch.setattr(fast_inference, "_FUSED_ADD", None)
+        separate = FastGenerator(generator)(mel)
+        ref = generator(mel)
+    assert (fused - separate).abs().max() <= 1e-6 * ref.abs().max()
+    assert (separate - ref).abs().max() <= 1e-5 * ref.abs().max()
