@@ -13,7 +13,8 @@ math is the same up to float rounding; what changes is how it is laid out for th
   (T, s, C_out) output *is* the (T * s, C_out) upsampled signal, so no copy is made;
 - **weight norm folded, MRF mean folded**: the 1/num_kernels of each multi-receptive-field mean is
   folded into the next layer's weights (LeakyReLU is positively homogeneous), the LeakyReLU of
-  the MRF input is computed once for all its residual blocks, and residual sums are in place;
+  the MRF input is computed once for all its residual blocks, and residual sums are in place or,
+  in fp32 on the CPU, added by oneDNN in the convolution's epilogue;
 - **FFT convolutions** on the CPU for the wide layers of the first stages (overlap-save,
   :mod:`espnet_hifigan.fft_conv`): half the arithmetic of a direct convolution there;
 - **padding masks** for batches of different lengths: the input of every convolution is zeroed
