@@ -10,6 +10,8 @@ weights are untrained, which the SNR threshold (30 dB) does not depend on.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import List
 
@@ -246,3 +248,27 @@ def test_fused_residual_sum_equals_the_separate_one(monkeypatch):
         ref = generator(mel)
     assert (fused - separate).abs().max() <= 1e-6 * ref.abs().max()
     assert (separate - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+@pytest.mark.parametrize("norm_means, norm_vars", [(True, True), (True, False), (False, True)])
+def test_feature_norm_equals_espnet_global_mvn(tmp_path, norm_means, norm_vars):
+    """The vocoder's inference normalisation computes what ESPnet's GlobalMVN (training) computes."""
+    from espnet2.layers.global_mvn import GlobalMVN
+
+    from espnet_hifigan.mvn import FeatureNorm, stats_npz_bytes
+
+    rng = np.random.default_rng(0)
+    mean, std = rng.normal(-4, 1, 80), rng.uniform(0.5, 2.0, 80)
+    (tmp_path / "feats_stats.npz").write_bytes(stats_npz_bytes(mean, std))
+    espnet = GlobalMVN(tmp_path / "feats_stats.npz", norm_means=norm_means, norm_vars=norm_vars)
+    feats = torch.from_numpy(rng.normal(-4, 2, (37, 80)).astype(np.float32))
+    ref, _ = espnet(feats.unsqueeze(0).clone())
+    ours = FeatureNorm(espnet.mean, espnet.std, norm_means=norm_means, norm_vars=norm_vars)(feats)
+    torch.testing.assert_close(ours, ref[0], rtol=1e-6, atol=1e-6)
+
+
+def test_decoding_starts_without_importing_espnet_global_mvn():
+    """voc_inference's start-up leaves out espnet2.layers.global_mvn (and the torch._dynamo it pulls in)."""
+    code = "import sys, espnet_hifigan.bin.voc_inference; print('espnet2.layers.global_mvn' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    assert done.stdout.strip() == "False"
