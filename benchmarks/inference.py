@@ -8,11 +8,13 @@ larger batches (input checks, normalisation, copies to/from numpy included).
 
 Variants: ``fast fp32`` (the default engine), ``reference fp32`` (the plain generator module, the
 path main used), on the CPU ``fast fp32 without FFT`` (``fft=False``), on CUDA also ``fast bf16``/``fast fp16`` (autocast) and ``fast fp32/bf16 +
-compile`` (``torch.compile``, dynamic time axis; compile time in the row's note).
+compile`` (``torch.compile``, dynamic time axis; compile time in the row's note) and ``fast bf16 +
+compile, CUDA graphs`` (mode ``reduce-overhead``). A path whose first call fails is logged and left out.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable, Dict, List
 
@@ -24,8 +26,9 @@ from benchmarks.common import build_vocoder, espnet_generator, interleaved, rand
 FS, HOP = 22050, 256
 
 
-def _variants(preset: str, device: str) -> Dict[str, Dict[str, Any]]:
-    """Name -> (vocoder options, dtype) of the paths measured on ``device``."""
+def _variants(preset: str, device: str, paths: str = "all") -> Dict[str, Dict[str, Any]]:
+    """Name -> (vocoder options, dtype) of the paths measured on ``device``: ``paths`` ``all``,
+    ``plain`` (without ``torch.compile``) or ``compiled`` (only the compiled ones, CUDA)."""
     out = {
         "fast fp32": dict(options=dict(engine="fast"), dtype=torch.float32),
         "reference fp32": dict(options=dict(engine="reference"), dtype=torch.float32),
@@ -35,19 +38,30 @@ def _variants(preset: str, device: str) -> Dict[str, Dict[str, Any]]:
     if device.startswith("cuda"):
         out["fast bf16"] = dict(options=dict(engine="fast"), dtype=torch.bfloat16)
         out["fast fp16"] = dict(options=dict(engine="fast"), dtype=torch.float16)
+    if device.startswith("cuda"):
         out["fast fp32 + compile"] = dict(options=dict(engine="fast", compile=True), dtype=torch.float32)
         out["fast bf16 + compile"] = dict(options=dict(engine="fast", compile=True), dtype=torch.bfloat16)
+        out["fast bf16 + compile, CUDA graphs"] = dict(
+            options=dict(engine="fast", compile="reduce-overhead"), dtype=torch.bfloat16
+        )
+    if paths != "all":
+        out = {name: v for name, v in out.items() if ("compile" in name) == (paths == "compiled")}
     return out
 
 
-def inference_rows(device: str, presets: List[str], batches: List[int], seconds: float, repeats: int) -> List[Dict]:
-    """Rows ``{"row", "unit", "ours", "espnet", ...}`` (x real time, median) for every preset x batch x variant."""
+def inference_rows(
+    device: str, presets: List[str], batches: List[int], seconds: float, repeats: int, paths: str = "all"
+) -> List[Dict]:
+    """Rows ``{"row", "unit", "ours", "espnet", ...}`` (x real time, median) for every preset x batch x variant
+    (``paths``: ``all``, ``plain`` or ``compiled``, see :func:`_variants`)."""
     rows: List[Dict] = []
     frames = int(seconds * FS / HOP)
     audio = frames * HOP / FS
     for preset in presets:
         espnet = espnet_generator(preset, device)
-        variants = _variants(preset, device)
+        variants = _variants(preset, device, paths)
+        if not variants:
+            continue
         vocoders = {name: build_vocoder(preset, device, **v["options"]) for name, v in variants.items()}
         for batch in batches:
             mels = [random_mel(frames, seed=i) for i in range(batch)]
@@ -65,15 +79,21 @@ def inference_rows(device: str, presets: List[str], batches: List[int], seconds:
 
             fns = {name: ours(name) for name in variants}
             notes: Dict[str, str] = {}
-            for name in fns:  # the first call compiles: time it apart (not in the table's numbers)
-                if "compile" in name:
-                    start = time.perf_counter()
+            for name in list(fns):  # the first call compiles: time it apart (not in the table's numbers)
+                start = time.perf_counter()
+                try:
                     fns[name]()
+                except Exception:  # a path that fails is reported and left out, the others are measured
+                    logging.exception(f"inference {preset} batch {batch}: {name} failed; left out")
+                    del fns[name]
+                    continue
+                if "compile" in name:
                     notes[name] = f"compile + first call {time.perf_counter() - start:.1f} s"
+                    print(f"[inference {preset} batch {batch}] {name}: {notes[name]}", flush=True)
             fns["espnet"] = run_espnet
             times = interleaved(fns, repeats, device)
             ref = summary(times["espnet"], audio * batch)
-            for name in variants:
+            for name in [n for n in variants if n in fns]:
                 mine = summary(times[name], audio * batch)
                 rows.append(
                     table_row(

@@ -60,6 +60,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=None, help="utterance length of the inference rows")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per row (after a warm-up round)")
     parser.add_argument("--presets", nargs="+", default=None, choices=["v1", "v2", "v3"])
+    parser.add_argument(
+        "--compile_presets",
+        nargs="*",
+        default=None,
+        choices=["v1", "v2", "v3"],
+        help="presets whose torch.compile variants are measured (CUDA; default: all; none: no compile rows)",
+    )
     parser.add_argument("--decode_utts", type=int, default=None, help="utterances of the decode-stage scp")
     parser.add_argument("--decode_seconds", type=float, default=None, help="mean utterance length of the decode scp")
     parser.add_argument(
@@ -71,6 +78,7 @@ def get_parser() -> argparse.ArgumentParser:
         default=[],
         help=f"parts not measured, space- or comma-separated: {', '.join(PARTS)} (decode: both decode rows)",
     )
+    parser.add_argument("--profile_dir", default=None, help="CUDA: profiles of our fastest training step per preset")
     parser.add_argument("--note", default="", help="a line about the machine (load, sharing) for the markdown")
     parser.add_argument("--json", default=None, help="write the rows and the environment here")
     parser.add_argument("--markdown", default=None, help="rewrite this markdown file (docs/benchmarks.md)")
@@ -156,6 +164,24 @@ depend on them).
 """
 
 
+def training_presets(size: str) -> List[str]:
+    """The presets of the training rows at ``size`` (quick: V1 only)."""
+    from benchmarks.training import SIZES as TRAINING_SIZES
+
+    return TRAINING_SIZES[size]["presets"]
+
+
+def _variants(args: argparse.Namespace, preset: str, compiled: bool) -> List[str]:
+    """Our training variants for ``preset``: the device's default ones that are (``compiled``) or
+    are not compiled; none compiled where ``--compile_presets`` leaves ``preset`` out."""
+    from benchmarks.training import VARIANTS
+
+    names = [v for v in VARIANTS["cuda" if args.device == "cuda" else "cpu"] if ("compile" in v) == compiled]
+    if compiled and args.compile_presets is not None and preset not in args.compile_presets:
+        return []
+    return names
+
+
 def skipped_parts(values: List[str]) -> List[str]:
     """The parts named by ``--skip`` (space- or comma-separated, aliases expanded), in :data:`PARTS` order.
 
@@ -187,6 +213,15 @@ def main(cmd: List[str] | None = None) -> Dict:
     torch.set_num_threads(args.threads)
     env = environment(args.device, args.threads)  # the commit as the run starts
     rows: List[Dict] = []
+
+    def save(rows: List[Dict]) -> Dict:
+        """The result so far, also written to --json (after every part: a run stopped by a time
+        limit keeps what it measured)."""
+        result = dict(environment=env, size=size, skipped=args.skip, rows=with_ratios(rows))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return result
+
     if "training" not in args.skip:
         try:
             from benchmarks.training import rows as training_rows
@@ -195,11 +230,32 @@ def main(cmd: List[str] | None = None) -> Dict:
                 f"benchmarks.training cannot be imported ({e}): the training rows need it; "
                 "pass --skip training to measure the other parts only"
             ) from e
-        rows += training_rows(args.device, args.size)
     if "inference" not in args.skip:
         from benchmarks.inference import inference_rows
 
-        rows += inference_rows(args.device, size["presets"], size["batches"], size["seconds"], size["repeats"])
+    # Two passes: every path without torch.compile first (quick), then the compiled ones (minutes
+    # of compilation each), so that a run cut short by a time limit has the plain rows.
+    for compiled in (False, True):
+        if compiled and args.device != "cuda":
+            break
+        if "training" not in args.skip:
+            for preset in args.presets or training_presets(args.size):
+                variants = _variants(args, preset, compiled)
+                if variants:
+                    rows += training_rows(
+                        args.device, args.size, presets=[preset], variants=variants, profile_dir=args.profile_dir,
+                        reference_rows=not compiled,
+                    )  # fmt: skip
+                    save(rows)
+        if "inference" not in args.skip:
+            for preset in size["presets"]:
+                if compiled and args.compile_presets is not None and preset not in args.compile_presets:
+                    continue
+                rows += inference_rows(
+                    args.device, [preset], size["batches"], size["seconds"], size["repeats"],
+                    paths="compiled" if compiled else "plain",
+                )  # fmt: skip
+                save(rows)
     decode_parts = [p for p in ("stage", "process") if f"decode_{p}" not in args.skip]
     if decode_parts:
         from benchmarks.decode import decode_rows
@@ -208,18 +264,16 @@ def main(cmd: List[str] | None = None) -> Dict:
             args.device, size["decode_utts"], size["decode_seconds"], max(1, size["repeats"] - 1), args.threads,
             args.baseline_repo, decode_parts,
         )  # fmt: skip
+        save(rows)
     if "features" not in args.skip:
         from benchmarks.features import feature_rows
 
         rows += feature_rows(args.device, size["seconds"], 4, size["repeats"])
-    rows = with_ratios(rows)
+    result = save(rows)
     print(f"{env['device']}; torch {env['torch']}, espnet {env['espnet']}; commit {env['commit']}")
-    print(table(rows))
-    result = dict(environment=env, size=size, skipped=args.skip, rows=rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(table(result["rows"]))
     if args.markdown:
-        Path(args.markdown).write_text(markdown(rows, env, args.skip, args.note), encoding="utf-8")
+        Path(args.markdown).write_text(markdown(result["rows"], env, args.skip, args.note), encoding="utf-8")
     return result
 
 

@@ -127,6 +127,11 @@ class FastGenerator(nn.Module):
         self.post = _conv(g.conv_post, inv)
         self._dtype = self.pre[0].dtype
 
+    @property
+    def fft_layers(self) -> int:
+        """How many layers have an FFT form (built only where ``fft`` was asked for)."""
+        return sum(c is not None and c[4] is not None for st in self.blocks for pairs in st for ab in pairs for c in ab)
+
     def _apply(self, fn, recurse=True):  # noqa: D401 - nn.Module hook: .to()/.half() move the weights too
         def move(conv: _Conv) -> _Conv:
             w, b, pad, dil, fft = conv

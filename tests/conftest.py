@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,12 @@ def pytest_configure(config) -> None:
     """Register the project's markers."""
     config.addinivalue_line("markers", "slurm: needs a real SLURM (tools/slurm/setup_local_slurm.sh)")
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (pytest -m gpu; benchmarks/gpu_session.sh runs them)")
+
+
+def pytest_runtest_logreport(report) -> None:
+    """With ESPNET_HIFIGAN_GPU_REPORT=dir (benchmarks/gpu_session.sh), append each failure's
+    report to dir/failures.txt as it happens: a session stopped by its time limit keeps them."""
+    out = os.environ.get("ESPNET_HIFIGAN_GPU_REPORT")
+    if out and report.failed:
+        with open(os.path.join(out, "failures.txt"), "a", encoding="utf-8") as f:
+            f.write(f"==== {report.nodeid} ({report.when}, {report.duration:.1f} s)\n{report.longreprtext}\n")

@@ -76,16 +76,23 @@ def build_debug_model(**model_conf) -> ESPnetHiFiGANModel:
 
 
 def train(
-    wavs: List[np.ndarray], steps: int, seed: int = 0, lr: float = 2e-4, **model_conf
+    wavs: List[np.ndarray],
+    steps: int,
+    seed: int = 0,
+    lr: float = 2e-4,
+    device: str = "cpu",
+    fused: bool = False,
+    **model_conf,
 ) -> Tuple[ESPnetHiFiGANModel, Dict]:
-    """``steps`` GAN steps as ESPnet's GANTrainer runs them (D turn, then G turn), AdamW at ``lr``.
+    """``steps`` GAN steps as ESPnet's GANTrainer runs them (D turn, then G turn), AdamW at ``lr``
+    (``fused``: torch's fused AdamW kernel), on ``device``.
 
     Returns:
         The model and, per loss name, its value at every step (steps,).
     """
     torch.manual_seed(seed)
-    model = build_debug_model(**model_conf).train()
-    adamw = dict(lr=lr, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.01)
+    model = build_debug_model(**model_conf).to(device).train()
+    adamw = dict(lr=lr, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.01, fused=fused)
     optim_g = torch.optim.AdamW(model.generator.parameters(), **adamw)
     optim_d = torch.optim.AdamW(model.discriminator.parameters(), **adamw)
     rng = np.random.default_rng(seed)
@@ -97,6 +104,7 @@ def train(
         for row, i in enumerate(chosen):
             speech[row, : len(wavs[i])] = torch.from_numpy(wavs[i])
         lengths = torch.tensor([len(wavs[i]) for i in chosen])
+        speech, lengths = speech.to(device), lengths.to(device)
         for forward_generator, optim in ((False, optim_d), (True, optim_g)):
             out = model(speech, lengths, forward_generator=forward_generator)
             out["loss"].backward()
