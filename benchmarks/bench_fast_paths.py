@@ -19,10 +19,10 @@ from typing import Callable, Dict, List
 
 import torch
 
-from espnet_hifigan.discriminator import HiFiGANDiscriminator
-from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.nets.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
 
 # A path is a "+"-joined set of: fp32 | bf16 | fp16, compile, fused.
 DEFAULT_PATHS = ["fp32", "bf16", "fused", "compile"]

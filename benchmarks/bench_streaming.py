@@ -21,10 +21,10 @@ import numpy as np
 import torch
 import yaml
 
-from espnet_hifigan.api import Vocoder
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.presets import GENERATOR_PRESETS
-from espnet_hifigan.streaming import receptive_field, split_frames
+from espnet_hifigan.inference.streaming import receptive_field, split_frames
+from espnet_hifigan.inference.vocoder import Vocoder
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.nets.presets import GENERATOR_PRESETS
 
 CONFIG = Path(__file__).resolve().parents[1] / "conf" / "hifigan_v1.yaml"
 

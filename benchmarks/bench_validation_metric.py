@@ -18,11 +18,11 @@ import time
 import numpy as np
 import torch
 
-from espnet_hifigan.discriminator import HiFiGANDiscriminator
-from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.metrics.spectral import multi_resolution_stft_distance
+from espnet_hifigan.evaluation.metrics.spectral import multi_resolution_stft_distance
+from espnet_hifigan.nets.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
 
 
 @torch.no_grad()

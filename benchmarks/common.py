@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import yaml
 
-from espnet_hifigan.api import Vocoder
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.presets import GENERATOR_PRESETS, espnet_generator_kwargs
+from espnet_hifigan.inference.vocoder import Vocoder
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.nets.presets import GENERATOR_PRESETS, espnet_generator_kwargs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 V1_CONFIG = REPO_ROOT / "conf" / "hifigan_v1.yaml"

@@ -35,7 +35,15 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.common import REPO_ROOT, interleaved, random_mel, random_state, summary, table_row, vocoder_config
+from benchmarks.common import (
+    REPO_ROOT,
+    interleaved,
+    random_mel,
+    random_state,
+    summary,
+    table_row,
+    vocoder_config,
+)
 
 BASELINE_COMMIT = "beae2cf"
 FS, HOP = 22050, 256

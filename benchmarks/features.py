@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from benchmarks.common import V1_CONFIG, interleaved, summary, table_row
-from espnet_hifigan.features import LogMelSpectrogram
+from espnet_hifigan.nets.features import LogMelSpectrogram
 
 
 def feature_rows(device: str, seconds: float, batch: int, repeats: int) -> List[Dict]:

@@ -91,7 +91,7 @@ export PYTHONUNBUFFERED=1
     nproc
     "${python}" -c 'import sys, torch; print(sys.version); print("torch", torch.__version__, "cuda", torch.version.cuda,
 "cudnn", torch.backends.cudnn.version(), torch.cuda.get_device_name(0))'
-    "${python}" -c 'import espnet, kaldiio, soundfile, espnet_hifigan.tasks.vocoder, espnet_hifigan.bin.voc_score
+    "${python}" -c 'import espnet, kaldiio, soundfile, espnet_hifigan.train.task, espnet_hifigan.bin.voc_score
 print("espnet", espnet.__version__, "imports ok")'
     git rev-parse HEAD 2>/dev/null || true
 } >"${work}/env.txt" 2>&1 || true

@@ -21,7 +21,14 @@ from typing import Any, Callable, Dict, List
 import numpy as np
 import torch
 
-from benchmarks.common import build_vocoder, espnet_generator, interleaved, random_mel, summary, table_row
+from benchmarks.common import (
+    build_vocoder,
+    espnet_generator,
+    interleaved,
+    random_mel,
+    summary,
+    table_row,
+)
 
 FS, HOP = 22050, 256
 

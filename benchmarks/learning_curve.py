@@ -2,7 +2,7 @@
 
 ``score`` synthesises the held-out sets from each ``<N>epoch.pth`` of an experiment (train with
 ``keep_nbest_models`` >= ``max_epoch`` so that every epoch is kept) and scores them with the
-project's scorer (:func:`espnet_hifigan.metrics.registry.score_pair`, the scoring mel of the
+project's scorer (:func:`espnet_hifigan.evaluation.metrics.registry.score_pair`, the scoring mel of the
 features' ``feats_conf.yaml``); step = epoch x ``num_iters_per_epoch``. ``plot`` draws the
 curves of several experiments against steps and against minutes (steps x a measured s/step).
 
@@ -35,9 +35,10 @@ def score_experiment(exp: Path, dump: Path, sets: List[str], done: List[Dict[str
     Returns:
         dict(exp, num_iters_per_epoch, points=[dict(epoch, step, <set>: {metric: mean})]).
     """
-    from espnet_hifigan.api import Vocoder
-    from espnet_hifigan.bin.voc_score import load_audio, load_mel_conf
-    from espnet_hifigan.metrics.registry import ScoreOptions, score_pair
+    from espnet_hifigan.bin.voc_score import load_mel_conf
+    from espnet_hifigan.evaluation.metrics.registry import ScoreOptions, score_pair
+    from espnet_hifigan.evaluation.scoring import load_audio
+    from espnet_hifigan.inference.vocoder import Vocoder
 
     config = yaml.safe_load((exp / "config.yaml").read_text())
     iters = int(config["num_iters_per_epoch"])

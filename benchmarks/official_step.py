@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from espnet2.gan_tts.hifigan.hifigan import HiFiGANGenerator as ESPnetGenerator
 from espnet2.gan_tts.hifigan.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator
 
-from espnet_hifigan.presets import espnet_generator_kwargs
+from espnet_hifigan.nets.presets import espnet_generator_kwargs
 
 CUDNN = dict(benchmark=True, deterministic=False)
 

@@ -15,7 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${root}"
 python="${root}/.venv/bin/python"
 # What espnet_hifigan, espnet 202611 and the scoring stage import beyond that image (measured
-# there: python3 -c "import espnet, kaldiio, soundfile, espnet_hifigan.tasks.vocoder, ..." ran with
+# there: python3 -c "import espnet, kaldiio, soundfile, espnet_hifigan.train.task, ..." ran with
 # these). setuptools < 82 brings pkg_resources, which pyworld and pysptk import.
 packages=(
     espnet espnet_model_zoo kaldiio soundfile configargparse typeguard humanfriendly

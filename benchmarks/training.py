@@ -5,7 +5,7 @@ backward, AdamW step), then the generator turn (the cached generator output, all
 backward, AdamW step), and the statistics read to the host the way each trainer reads them.
 
 * ours: :class:`ESPnetHiFiGANModel` built from ``conf/hifigan_<preset>.yaml`` as the task builds it,
-  its statistics kept on the device by :class:`espnet_hifigan.trainer.DeferredReporter` and read
+  its statistics kept on the device by :class:`espnet_hifigan.train.trainer.DeferredReporter` and read
   once per step here (the trainer reads them once per ``log_interval``); variants (:data:`VARIANTS`):
   ``bf16`` autocast, ``compile``, ``cudnn`` (cuDNN benchmark mode on, deterministic off, instead of
   ESPnet's defaults).
@@ -49,12 +49,12 @@ from espnet2.layers.global_mvn import GlobalMVN
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.reporter import SubReporter
 
-from espnet_hifigan.discriminator import HiFiGANDiscriminator
-from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.presets import espnet_generator_kwargs
-from espnet_hifigan.trainer import DeferredReporter
+from espnet_hifigan.nets.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.nets.presets import espnet_generator_kwargs
+from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
+from espnet_hifigan.train.trainer import DeferredReporter
 
 V1_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "hifigan_v1.yaml"
 SIZES = {

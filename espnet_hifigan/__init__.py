@@ -4,18 +4,24 @@ The public Python API is imported lazily (``import espnet_hifigan`` stays cheap 
 
 >>> from espnet_hifigan import Vocoder, FeatureContract
 >>> vocoder = Vocoder.from_pretrained("exp/hifigan/packed/model.zip")
+
+The package, lowest layer first (``docs/architecture.md``; ``tests/test_layers.py`` keeps it):
+``core`` (conventions, file I/O, scp) < ``contract`` (feature contract) < ``nets`` (networks) <
+``formats`` (foreign checkpoints, packing) and ``evaluation`` (metrics, scoring, pages) <
+``train`` and ``inference`` < ``export`` (ONNX / TorchScript) < ``bin`` (command-line shells).
 """
 
 from typing import Any
 
-__all__ = ["Vocoder", "FeatureContract", "ContractMismatch", "read_feats_scp", "pack_model", "OnnxVocoder"]
+__all__ = ["Vocoder", "TextToWav", "FeatureContract", "ContractMismatch", "read_feats_scp", "pack_model", "OnnxVocoder"]
 _LAZY = {
-    "Vocoder": "espnet_hifigan.api",
-    "read_feats_scp": "espnet_hifigan.scp",
-    "pack_model": "espnet_hifigan.packing",
+    "Vocoder": "espnet_hifigan.inference.vocoder",
+    "TextToWav": "espnet_hifigan.inference.text_to_wav",
+    "read_feats_scp": "espnet_hifigan.core.scp",
+    "pack_model": "espnet_hifigan.formats.packing",
     "FeatureContract": "espnet_hifigan.contract",
     "ContractMismatch": "espnet_hifigan.contract",
-    "OnnxVocoder": "espnet_hifigan.onnx_vocoder",
+    "OnnxVocoder": "espnet_hifigan.export.onnx_vocoder",
 }
 
 

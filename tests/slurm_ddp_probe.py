@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from espnet_hifigan.tasks.vocoder import VocoderTask
+from espnet_hifigan.train.task import VocoderTask
 
 DUMP_ENV = "SLURM_DDP_PROBE_DIR"
 

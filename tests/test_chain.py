@@ -27,10 +27,6 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-
-from espnet_hifigan.api import Vocoder
-from espnet_hifigan.contract import ContractMismatch, FeatureContract, discover_contract
-from espnet_hifigan.scp import read_feats_scp
 from tts_recipe import (  # the shared tts1 + voc1 recipe (tests/tts_recipe.py)
     TEMPLATE,
     TTS_DECODE,
@@ -41,6 +37,10 @@ from tts_recipe import (  # the shared tts1 + voc1 recipe (tests/tts_recipe.py)
     run,
 )
 from tts_recipe import best_checkpoint as _best
+
+from espnet_hifigan.contract import ContractMismatch, FeatureContract, discover_contract
+from espnet_hifigan.core.scp import read_feats_scp
+from espnet_hifigan.inference.vocoder import Vocoder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FINETUNE_CONFIG = REPO_ROOT / "conf" / "hifigan_finetune_gta_debug.yaml"

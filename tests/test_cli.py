@@ -14,9 +14,9 @@ import soundfile as sf
 import torch
 import yaml
 
-from espnet_hifigan.api import Vocoder
-from espnet_hifigan.generator import HiFiGANGenerator
 from espnet_hifigan.formats.official import load_official_generator
+from espnet_hifigan.inference.vocoder import Vocoder
+from espnet_hifigan.nets.generator import HiFiGANGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
@@ -100,7 +100,7 @@ def test_invalid_config_fails_before_training(synthetic_corpus, tmp_path):
 @pytest.fixture(scope="module")
 def feats_scps(synthetic_corpus, tmp_path_factory) -> dict:
     """The valid set's features as a Kaldi ark/scp and as an ESPnet-style npy scp."""
-    from espnet_hifigan.features import LogMelSpectrogram
+    from espnet_hifigan.nets.features import LogMelSpectrogram
 
     config = yaml.safe_load(DEBUG_CONFIG.read_text())
     extractor = LogMelSpectrogram(**dict(config["feats_extract_conf"], fs=synthetic_corpus["fs"]))

@@ -19,15 +19,14 @@ from espnet_hifigan.contract import (
     ContractMismatch,
     FeatureContract,
     Normalization,
-    check_training_data,
     discover_contract,
-    file_sha256,
     format_table,
     pick_tts_feats,
     reconcile,
-    write_vocoder_contract,
 )
-from espnet_hifigan.features import LogMelSpectrogram
+from espnet_hifigan.core.fileio import file_sha256
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.train.data_checks import check_training_data, write_vocoder_contract
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
@@ -335,3 +334,14 @@ def test_check_training_data_stops_on_other_features(tmp_path):
     with pytest.raises(ContractMismatch, match="fmax"):
         check_training_data(dict(config, train_data_path_and_name_and_type=entries(good),
                                  valid_data_path_and_name_and_type=entries(bad)))
+
+
+def test_espnet_fbank_defaults_are_espnets():
+    """The TTS config reader's defaults (contract.foreign, torch-free) are LogMelFbank's own."""
+    import inspect
+
+    from espnet_hifigan.contract.foreign import ESPNET_FBANK_DEFAULTS
+
+    signature = inspect.signature(LogMelFbank.__init__)
+    assert ESPNET_FBANK_DEFAULTS == {n: p.default for n, p in signature.parameters.items() if n != "self"}
+

@@ -16,15 +16,19 @@ import soundfile as sf
 import torch
 import yaml
 
-from espnet_hifigan.api import Vocoder
 from espnet_hifigan.bin import export as export_cli
 from espnet_hifigan.bin import voc_inference
 from espnet_hifigan.contract import ContractMismatch, FeatureContract
-from espnet_hifigan.export import FILE_NAMES, export_vocoder
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.onnx_vocoder import CONTRACT_SIDECAR, EXPORT_FILE, OnnxVocoder
-from espnet_hifigan.packing import pack_loaded_vocoder
-from espnet_hifigan.scp import write_scp
+from espnet_hifigan.core.scp import write_scp
+from espnet_hifigan.export.exporters import FILE_NAMES, export_vocoder
+from espnet_hifigan.export.onnx_vocoder import (
+    CONTRACT_SIDECAR,
+    EXPORT_FILE,
+    OnnxVocoder,
+)
+from espnet_hifigan.formats.packing import pack_loaded_vocoder
+from espnet_hifigan.inference.vocoder import Vocoder
+from espnet_hifigan.nets.generator import HiFiGANGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
@@ -164,7 +168,7 @@ def test_saved_contract_fields_are_the_extractor_arguments():
     import inspect
 
     from espnet_hifigan.contract.model import LOGMEL_FIELDS
-    from espnet_hifigan.features import LogMelSpectrogram
+    from espnet_hifigan.nets.features import LogMelSpectrogram
 
     assert tuple(inspect.signature(LogMelSpectrogram.__init__).parameters)[1:] == LOGMEL_FIELDS
 

@@ -20,13 +20,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from espnet_hifigan.api import Vocoder
 from espnet_hifigan.bin import voc_inference
-from espnet_hifigan.bin.voc_inference import length_batches, resolve_dtype
-from espnet_hifigan.fast_inference import FastGenerator
-from espnet_hifigan.fft_conv import FFTConv, use_fft
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.presets import GENERATOR_PRESETS
+from espnet_hifigan.inference.batching import length_batches, resolve_dtype
+from espnet_hifigan.inference.engine import FastGenerator
+from espnet_hifigan.inference.fft_conv import FFTConv, use_fft
+from espnet_hifigan.inference.vocoder import Vocoder
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.nets.presets import GENERATOR_PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL_V3 = REPO_ROOT.parent / "shared" / "data" / "official_v3"
@@ -236,7 +236,7 @@ def test_batched_decoding_writes_the_same_wavs(official_v3, ljspeech_mini, tmp_p
 
 def test_fused_residual_sum_equals_the_separate_one(monkeypatch):
     """oneDNN's conv + residual epilogue (fp32 CPU) = conv then add, and the fallback is taken without it."""
-    from espnet_hifigan import fast_inference
+    from espnet_hifigan.inference import engine as fast_inference
 
     torch.manual_seed(0)
     generator = HiFiGANGenerator.from_preset("v2").eval()
@@ -255,7 +255,7 @@ def test_feature_norm_equals_espnet_global_mvn(tmp_path, norm_means, norm_vars):
     """The vocoder's inference normalisation computes what ESPnet's GlobalMVN (training) computes."""
     from espnet2.layers.global_mvn import GlobalMVN
 
-    from espnet_hifigan.mvn import FeatureNorm, stats_npz_bytes
+    from espnet_hifigan.nets.mvn import FeatureNorm, stats_npz_bytes
 
     rng = np.random.default_rng(0)
     mean, std = rng.normal(-4, 1, 80), rng.uniform(0.5, 2.0, 80)

@@ -5,9 +5,8 @@ import pytest
 import torch
 from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.formats.espnet import ESPNET_STYLE
-from espnet_hifigan.formats.official import OFFICIAL_STYLE
+from espnet_hifigan.contract.foreign import ESPNET_STYLE, OFFICIAL_STYLE
+from espnet_hifigan.nets.features import LogMelSpectrogram
 
 LOGMEL_ATOL = 1e-4  # float32 STFT/filterbank rounding, in log units
 

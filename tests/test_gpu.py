@@ -15,8 +15,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import pytest
 import torch
-
-from test_fast_inference import OFFICIAL_V3, snr_db
+from test_fast_inference import MIN_SNR_DB, OFFICIAL_V3, snr_db
 from test_fast_training import (
     BF16_TOLERANCE,  # noqa: F401  (the guard's tolerances, used by tracks())
     LOSSES,
@@ -282,7 +281,7 @@ def _official_v3_dir():
 )
 def test_gpu_inference_keeps_30_db_against_the_official_output(dtype, compile):
     """Vocoder on CUDA (fast engine; no FFT layers built there) vs the official code's output."""
-    from espnet_hifigan.api import Vocoder
+    from espnet_hifigan.inference.vocoder import Vocoder
 
     fixture = _official_v3_dir()
     mel, ref = np.load(fixture / "mel.npy"), np.load(fixture / "ref.npy")
@@ -301,7 +300,7 @@ def test_gpu_inference_keeps_30_db_against_the_official_output(dtype, compile):
 
 
 def test_gpu_batched_synthesis_equals_one_by_one():
-    from espnet_hifigan.api import Vocoder
+    from espnet_hifigan.inference.vocoder import Vocoder
 
     fixture = _official_v3_dir()
     mel = np.load(fixture / "mel.npy")

@@ -12,9 +12,10 @@ import yaml
 from espnet2.gan_tts.hifigan.hifigan import HiFiGANGenerator as ESPnetGenerator
 from espnet2.layers.global_mvn import GlobalMVN
 
-from espnet_hifigan.api import Vocoder
 from espnet_hifigan.bin import convert_checkpoint
-from espnet_hifigan.contract import FeatureContract, file_sha256
+from espnet_hifigan.contract import FeatureContract
+from espnet_hifigan.contract.foreign import PWG_CONTRACT_KEY
+from espnet_hifigan.core.fileio import file_sha256
 from espnet_hifigan.formats.espnet_layout import (
     UnsupportedConversion,
     convert_espnet_generator,
@@ -22,9 +23,10 @@ from espnet_hifigan.formats.espnet_layout import (
     generator_conf_to_espnet_params,
     ours_to_espnet_generator,
 )
-from espnet_hifigan.formats.pwg import PWG_CONTRACT_KEY, export_parallel_wavegan
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.packing import pack_vocoder
+from espnet_hifigan.formats.packing import pack_vocoder
+from espnet_hifigan.formats.pwg import export_parallel_wavegan
+from espnet_hifigan.inference.vocoder import Vocoder
+from espnet_hifigan.nets.generator import HiFiGANGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"

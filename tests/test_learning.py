@@ -22,9 +22,10 @@ import pytest
 import yaml
 from test_recipe import expect_success, linked_recipe, run_recipe
 
-from espnet_hifigan.api import Vocoder
-from espnet_hifigan.bin.voc_score import load_audio, load_mel_conf
-from espnet_hifigan.metrics.registry import ScoreOptions, score_pair
+from espnet_hifigan.bin.voc_score import load_mel_conf
+from espnet_hifigan.evaluation.metrics.registry import ScoreOptions, score_pair
+from espnet_hifigan.evaluation.scoring import load_audio
+from espnet_hifigan.inference.vocoder import Vocoder
 
 STEPS_PER_EPOCH = 25
 EPOCHS = 4
@@ -73,7 +74,7 @@ def initial_vocoder(root: Path, exp: Path) -> Vocoder:
     """The model before its first step: ESPnet seeds, then builds (AbsTask.main_worker's order)."""
     from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
 
-    from espnet_hifigan.tasks.vocoder import VocoderTask
+    from espnet_hifigan.train.task import VocoderTask
 
     config = yaml.safe_load((exp / "config.yaml").read_text())
     cwd = os.getcwd()

@@ -24,8 +24,8 @@ import pytest
 import soundfile as sf
 
 from espnet_hifigan.bin import listening_page
-from espnet_hifigan.listening import PAGE_NAME, REF_DIR
-from espnet_hifigan.results import append_results_row
+from espnet_hifigan.evaluation.listening import PAGE_NAME, REF_DIR
+from espnet_hifigan.evaluation.results import append_results_row
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = REPO_ROOT / "tests" / "artifacts" / "listening_page.png"
@@ -51,7 +51,7 @@ def _tone(seconds: float, f0: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def voc_score_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A spectrogram PNG as voc_score draws it (drawn once: plotting is the slow part)."""
-    from espnet_hifigan.plots import plot_spectrogram_pair
+    from espnet_hifigan.evaluation.plots import plot_spectrogram_pair
 
     png = tmp_path_factory.mktemp("png") / "spectrogram.png"
     plot_spectrogram_pair(_tone(0.4, 150), _tone(0.4, 152), FS, png)
@@ -105,7 +105,7 @@ def recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, voc_score_png: Path)
         options=dict(mel_conf=None),
     )
     (scoring / "summary.json").write_text(json.dumps(summary))
-    from espnet_hifigan.plots import spectrogram_filename
+    from espnet_hifigan.evaluation.plots import spectrogram_filename
 
     shutil.copyfile(voc_score_png, scoring / "spectrograms" / spectrogram_filename(sorted(SCORES)[0]))
     return dict(root=tmp_path, decode=decode, ref_scp=Path("dump/raw/test/wav.scp"), exp=Path("exp/voc"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_hifigan.metrics import (
+from espnet_hifigan.evaluation.metrics import (
     DEFAULT_METRICS,
     METRICS,
     ScoreOptions,
@@ -24,8 +24,12 @@ from espnet_hifigan.metrics import (
     trim_to_common_length,
     vuv_error_from_f0,
 )
-from espnet_hifigan.metrics.perceptual import PESQ_WB_MAX
-from espnet_hifigan.plots import plot_metric_curves, plot_spectrogram_pair, read_metric_rows
+from espnet_hifigan.evaluation.metrics.perceptual import PESQ_WB_MAX
+from espnet_hifigan.evaluation.plots import (
+    plot_metric_curves,
+    plot_spectrogram_pair,
+    read_metric_rows,
+)
 
 SNRS_DB = (30.0, 20.0, 10.0, 0.0)
 SEMITONE = 2.0 ** (1.0 / 12.0)

@@ -2,13 +2,13 @@
 
 import pytest
 import torch
+from tiny_models import tiny_model
 from torch.nn.utils.weight_norm import WeightNorm
 
-from espnet_hifigan.discriminator import HiFiGANDiscriminator
-from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.generator import HiFiGANGenerator
-from tiny_models import tiny_model
+from espnet_hifigan.nets.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
 
 HOP = 256
 SEGMENT = 8 * HOP
@@ -96,15 +96,15 @@ def test_generator_turn_gives_the_generator_the_same_gradients_without_discrimin
     that computes them all, per call; the weight-norm hooks are back after the turn."""
     import contextlib
 
-    from espnet_hifigan import espnet_model
+    from espnet_hifigan.train import espnet_model
 
     speech = 0.1 * torch.randn(2, 2 * SEGMENT, generator=torch.Generator().manual_seed(1))
     lengths = torch.tensor([2 * SEGMENT, 2 * SEGMENT])
     grads = {}
     for frozen in (True, False):
         if not frozen:  # the reference: every parameter gets its gradient, weights normed per call
-            monkeypatch.setattr(espnet_model, "_frozen", lambda module: contextlib.nullcontext())
-            monkeypatch.setattr(espnet_model, "_weight_norms_computed_once", lambda *a, **k: contextlib.nullcontext())
+            monkeypatch.setattr(espnet_model, "frozen", lambda module: contextlib.nullcontext())
+            monkeypatch.setattr(espnet_model, "weight_norms_computed_once", lambda *a, **k: contextlib.nullcontext())
         torch.manual_seed(0)
         model = _model().train()
         hooks = [list(m._forward_pre_hooks.values()) for m in model.discriminator.modules()]

@@ -5,12 +5,17 @@ import math
 import pytest
 import torch
 from espnet2.gan_tts.hifigan.hifigan import HiFiGANGenerator as ESPnetGenerator
-from espnet2.gan_tts.hifigan.hifigan import HiFiGANMultiScaleMultiPeriodDiscriminator as ESPnetDiscriminator
+from espnet2.gan_tts.hifigan.hifigan import (
+    HiFiGANMultiScaleMultiPeriodDiscriminator as ESPnetDiscriminator,
+)
 
-from espnet_hifigan.discriminator import HiFiGANDiscriminator
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.formats.espnet_layout import espnet_discriminator_to_ours, espnet_generator_to_ours
-from espnet_hifigan.presets import GENERATOR_PRESETS, espnet_generator_kwargs
+from espnet_hifigan.formats.espnet_layout import (
+    espnet_discriminator_to_ours,
+    espnet_generator_to_ours,
+)
+from espnet_hifigan.nets.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.nets.presets import GENERATOR_PRESETS, espnet_generator_kwargs
 
 PARITY_ATOL = 1e-5
 
@@ -77,7 +82,7 @@ def test_discriminator_parity_with_espnet():
         assert len(ours_layers) == len(ref_layers)
         # ESPnet flattens the period discriminators' final score map; compare values. Relative to
         # each map's scale (random weights reach 1e13 deep in the MSD): on the CPU the first grouped
-        # conv runs channels-last (espnet_hifigan.cpu_convs), equal within float rounding.
+        # conv runs channels-last (espnet_hifigan.nets.cpu_convs), equal within float rounding.
         for a, b in zip(ours_layers, ref_layers):
             assert a.numel() == b.numel()
             assert (a.reshape(b.shape) - b).abs().max().item() <= PARITY_ATOL * max(1.0, b.abs().max().item())

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from tiny_models import tiny_model
 from torch import nn
 
-from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.metrics.spectral import multi_resolution_stft_distance
-from tiny_models import tiny_model
+from espnet_hifigan.evaluation.metrics.spectral import multi_resolution_stft_distance
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO_ROOT / "conf").glob("*.yaml"))

@@ -1,5 +1,5 @@
 """Sample-rate presets: every ESPnet TTS geometry gets V1/V2/V3 configs that train, and the
-recipe picks them from --fs/--n_shift (espnet_hifigan.presets)."""
+recipe picks them from --fs/--n_shift (espnet_hifigan.bin.presets)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,15 @@ import pytest
 import torch
 import yaml
 
-from espnet_hifigan import presets
+from espnet_hifigan.bin import presets
 from espnet_hifigan.bin.check_config import check_config
-from espnet_hifigan.presets import RATE_PRESETS, VERSIONS, PresetError, choose_config, find_rate_preset
+from espnet_hifigan.nets.presets import (
+    RATE_PRESETS,
+    VERSIONS,
+    PresetError,
+    find_rate_preset,
+)
+from espnet_hifigan.train.configs import choose_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = REPO_ROOT / "egs2" / "mini_an4" / "voc1"
@@ -44,7 +50,7 @@ def test_preset_config_builds_and_trains_one_step(preset, version, tmp_path):
         assert re.match(rf"^\s+{key}: \S+.*\s#\s\S", line), line
 
     # The config as voc_train parses it (unknown keys are errors), with a tiny segment.
-    from espnet_hifigan.tasks.vocoder import VocoderTask
+    from espnet_hifigan.train.task import VocoderTask
 
     segment = 4 * preset.hop
     args = check_config(["--config", str(path), "--model_conf", f"segment_size={segment}"])

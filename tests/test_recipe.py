@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from espnet_hifigan.features import LogMelSpectrogram
+from espnet_hifigan.nets.features import LogMelSpectrogram
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = REPO_ROOT / "egs2" / "mini_an4" / "voc1"
@@ -191,9 +191,9 @@ def test_packed_model_exists_and_decodes(recipe):
 
 
 def test_stage8_pack_exports_writes_onnx_next_to_the_packed_model(recipe):
-    from espnet_hifigan.api import Vocoder
-    from espnet_hifigan.onnx_vocoder import OnnxVocoder
-    from espnet_hifigan.scp import read_feats_scp
+    from espnet_hifigan.core.scp import read_feats_scp
+    from espnet_hifigan.export.onnx_vocoder import OnnxVocoder
+    from espnet_hifigan.inference.vocoder import Vocoder
 
     proc = run_recipe(recipe["root"], "--stage", "8", "--stop_stage", "8", "--pack_exports", "onnx")
     expect_success(proc, "./run.sh --stage 8 --stop_stage 8 --pack_exports onnx")

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from espnet_hifigan.bin import extract_feats, format_wav, validate_data_dir
-from espnet_hifigan.features import LogMelSpectrogram
+from espnet_hifigan.nets.features import LogMelSpectrogram
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1"
@@ -490,7 +490,7 @@ decode_feats_scp test feats.scp out exp/config.yaml exp/model.pth \\
 def decode_recipe(root: Path, utts: int, nproc: int) -> Path:
     """``root`` as a recipe directory (``utils`` linked) with a debug-config experiment of random
     weights, a ``feats.scp`` of ``utts`` short mels and an ``nproc`` that prints ``nproc`` first on PATH."""
-    from espnet_hifigan.generator import HiFiGANGenerator
+    from espnet_hifigan.nets.generator import HiFiGANGenerator
 
     (root / "utils").symlink_to(UTILS)
     config = yaml.safe_load((REPO_ROOT / "conf" / "hifigan_debug.yaml").read_text())

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.segments import SegmentCollate
-from espnet_hifigan.tasks.vocoder import VocoderTask
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.train.segments import SegmentCollate
+from espnet_hifigan.train.task import VocoderTask
 
 HOP = 256
 SEGMENT = 8 * HOP
@@ -71,7 +71,10 @@ def test_collate_without_features_cuts_audio_only():
 def test_model_gets_the_segments_it_cut_before():
     """The collate path equals the model cutting whole utterances (same random stream), and the
     model leaves collated segments as they are."""
-    from test_model import SEGMENT as MODEL_SEGMENT, _model  # the small model of the model tests
+    from test_model import (  # the small model of the model tests
+        SEGMENT as MODEL_SEGMENT,
+    )
+    from test_model import _model
 
     assert MODEL_SEGMENT == SEGMENT
     model = _model().train()

@@ -14,12 +14,9 @@ import torch
 import yaml
 from torch import nn
 
-from espnet_hifigan.api import Vocoder
 from espnet_hifigan.bin import voc_inference
 from espnet_hifigan.contract import Normalization
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.presets import GENERATOR_PRESETS
-from espnet_hifigan.streaming import (
+from espnet_hifigan.inference.streaming import (
     GeneratorStream,
     ReceptiveField,
     StreamingVocoder,
@@ -27,6 +24,9 @@ from espnet_hifigan.streaming import (
     split_frames,
     synthesise_in_chunks,
 )
+from espnet_hifigan.inference.vocoder import Vocoder
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.nets.presets import GENERATOR_PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEBUG_CONFIG = yaml.safe_load((REPO_ROOT / "conf" / "hifigan_debug.yaml").read_text())

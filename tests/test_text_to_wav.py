@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from tts_recipe import TTS_EXP, TTS_MAXLENRATIO, TTS_MODEL, pack_sensitive_vocoder, run
 
-from espnet_hifigan.api import Vocoder
 from espnet_hifigan.bin import tts_to_wav
 from espnet_hifigan.contract import ContractMismatch
-from espnet_hifigan.tts import TextToWav
-from tts_recipe import TTS_EXP, TTS_MAXLENRATIO, TTS_MODEL, pack_sensitive_vocoder, run
+from espnet_hifigan.inference.text_to_wav import TextToWav
+from espnet_hifigan.inference.vocoder import Vocoder
 
 SENTENCES = {"utt_a": "ELEVEN", "utt_b": "THREE TWO ONE"}
 TTS_OPTS = dict(maxlenratio=TTS_MAXLENRATIO, minlenratio=0.0)

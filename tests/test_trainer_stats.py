@@ -7,10 +7,10 @@ import torch
 from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.gan_trainer import GANTrainer, GANTrainerOptions
 from espnet2.train.reporter import SubReporter, aggregate
-
-from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-from espnet_hifigan.trainer import DeferredReporter, VocoderTrainer
 from tiny_models import tiny_model
+
+from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
+from espnet_hifigan.train.trainer import DeferredReporter, VocoderTrainer
 
 HOP = 256
 STEPS = 5

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 
 from espnet_hifigan.bin import voc_score
-from espnet_hifigan.metrics import DEFAULT_METRICS, higher_is_better
-from espnet_hifigan.metrics.signal import resample
+from espnet_hifigan.evaluation.metrics import DEFAULT_METRICS, higher_is_better
+from espnet_hifigan.evaluation.metrics.signal import resample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 UTTS = ("LJ001-0003", "LJ001-0004", "LJ001-0005")

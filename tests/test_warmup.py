@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
 from tiny_models import tiny_model
+
+from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
 
 HOP = 256
 SEGMENT = 8 * HOP

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from espnet_hifigan.discriminator import HiFiGANDiscriminator
-from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.nets.discriminator import HiFiGANDiscriminator
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.nets.generator import HiFiGANGenerator
+from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
 
 HOP = 256
 

@@ -30,9 +30,9 @@ import soundfile as sf
 import torch
 import yaml
 
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.generator import HiFiGANGenerator
-from espnet_hifigan.packing import pack_vocoder
+from espnet_hifigan.formats.packing import pack_vocoder
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.nets.generator import HiFiGANGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1"

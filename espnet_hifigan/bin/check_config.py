@@ -53,8 +53,8 @@ def section_classes(args: argparse.Namespace) -> Iterator[Tuple[str, Callable]]:
     """``(section, class)`` for every section of :data:`SECTIONS` that is in use."""
     from espnet2.tasks.abs_task import optim_classes, scheduler_classes
 
-    from espnet_hifigan.espnet_model import ESPnetHiFiGANModel
-    from espnet_hifigan.tasks.vocoder import VocoderTask
+    from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
+    from espnet_hifigan.train.task import VocoderTask
 
     choices = {c.name: c for c in VocoderTask.class_choices_list}
     for section, chooser in SECTIONS:
@@ -124,7 +124,7 @@ def check_config(argv: Sequence[str]) -> argparse.Namespace:
     """
     import torch
 
-    from espnet_hifigan.tasks.vocoder import VocoderTask
+    from espnet_hifigan.train.task import VocoderTask
 
     args = VocoderTask.get_parser().parse_args(list(argv))
     source = args.config or "the command-line options"

@@ -29,11 +29,15 @@ from typing import List, Optional
 
 import yaml
 
-from espnet_hifigan.api import Vocoder
 from espnet_hifigan.contract import ContractError, FeatureContract
-from espnet_hifigan.formats.espnet_layout import UnsupportedConversion, convert_espnet_generator, espnet_generator_state
-from espnet_hifigan.model_files import load_weights
-from espnet_hifigan.packing import pack_loaded_vocoder
+from espnet_hifigan.formats.espnet_layout import (
+    UnsupportedConversion,
+    convert_espnet_generator,
+    espnet_generator_state,
+)
+from espnet_hifigan.formats.packing import pack_loaded_vocoder
+from espnet_hifigan.formats.weights import load_weights
+from espnet_hifigan.inference.vocoder import Vocoder
 
 TYPES = ("auto", "official", "pwg", "espnet", "espnet_generator", "ours")
 

@@ -4,7 +4,7 @@ Writes into ``--outdir``: ``vocoder.onnx`` and/or ``vocoder.torchscript.pt``, ``
 (fs, hop length, n_mels, input/output layout) and ``feature_contract.yaml`` (which mels to feed).
 Every export is checked against the PyTorch vocoder before it is moved into place; on any error
 nothing is written (exit 1). Run the ONNX file without torch with
-``espnet_hifigan.onnx_vocoder.OnnxVocoder``, or decode with ``voc_inference --backend onnxruntime``.
+``espnet_hifigan.export.onnx_vocoder.OnnxVocoder``, or decode with ``voc_inference --backend onnxruntime``.
 
 Example:
     python -m espnet_hifigan.bin.export --model exp/hifigan/packed/model.zip \\
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from espnet_hifigan.export import FORMATS, parse_formats
+from espnet_hifigan.export.exporters import FORMATS, parse_formats
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -46,8 +46,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:
         formats = parse_formats(args.formats)
-        from espnet_hifigan.api import Vocoder
-        from espnet_hifigan.export import export_vocoder
+        from espnet_hifigan.export.exporters import export_vocoder
+        from espnet_hifigan.inference.vocoder import Vocoder
 
         try:
             vocoder = Vocoder.from_pretrained(args.model, args.model_file)

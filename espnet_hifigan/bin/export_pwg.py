@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from espnet_hifigan.api import Vocoder
 from espnet_hifigan.contract import ContractError
 from espnet_hifigan.formats.espnet_layout import UnsupportedConversion
 from espnet_hifigan.formats.pwg import export_parallel_wavegan
+from espnet_hifigan.inference.vocoder import Vocoder
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 """Extract log-mel features for the vocoder recipe (stage 3).
 
 Reads a formatted ``wav.scp`` (mono audio at ``--fs``), computes
-:class:`espnet_hifigan.features.LogMelSpectrogram` per utterance and writes a Kaldi
+:class:`espnet_hifigan.nets.features.LogMelSpectrogram` per utterance and writes a Kaldi
 ``ark``/``scp`` pair with kaldiio plus ``utt2num_frames``. Every utterance is checked:
 ``frames == num_frames(samples)``, and ``samples`` equals ``--utt2num_samples`` when given.
 
@@ -39,8 +39,8 @@ import soundfile
 import torch
 import yaml
 
-from espnet_hifigan.conventions import min_samples
-from espnet_hifigan.features import LogMelSpectrogram
+from espnet_hifigan.core.conventions import min_samples
+from espnet_hifigan.nets.features import LogMelSpectrogram
 
 # Descriptions written as comments next to each key of feats_conf.yaml.
 CONTRACT_COMMENTS: Dict[str, str] = {
@@ -112,7 +112,7 @@ def contract_yaml(parameters: Dict[str, Any]) -> str:
     """Render the feature contract as YAML with one comment per key."""
     lines = [
         "# Feature contract of the log-mel features in this directory",
-        "# (espnet_hifigan.features.LogMelSpectrogram.get_parameters()).",
+        "# (espnet_hifigan.nets.features.LogMelSpectrogram.get_parameters()).",
     ]
     for key, value in parameters.items():
         rendered = yaml.safe_dump({key: value}, default_flow_style=True).strip()[1:-1]

@@ -58,9 +58,9 @@ from espnet_hifigan.contract import (
     load_target_contract,
     pick_tts_feats,
     reconcile,
-    resolve_relative,
 )
-from espnet_hifigan.scp import read_feats_scp
+from espnet_hifigan.core.fileio import resolve_relative
+from espnet_hifigan.core.scp import read_feats_scp
 
 # Default tolerance: Tacotron 2 with reduction factor 3 (ESPnet's LJSpeech recipes) emits up to
 # 2 frames fewer than the audio has.
@@ -212,7 +212,7 @@ def align(args: argparse.Namespace) -> List[Reconciled]:
 
 def finetune_config(args: argparse.Namespace) -> Dict[str, Any]:
     """Write the fine-tuning config (see the module docstring); return it."""
-    from espnet_hifigan.model_files import load_weights
+    from espnet_hifigan.formats.weights import load_weights
 
     with open(args.pretrained_config, encoding="utf-8") as f:
         pretrained = yaml.safe_load(f)

@@ -21,8 +21,13 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from espnet_hifigan.listening import DEFAULT_MAX_PLOTS, PAGE_NAME, ListeningPageError, write_decode_page
-from espnet_hifigan.listening_experiment import write_experiment_page
+from espnet_hifigan.evaluation.listening import (
+    DEFAULT_MAX_PLOTS,
+    PAGE_NAME,
+    ListeningPageError,
+    write_decode_page,
+)
+from espnet_hifigan.evaluation.listening_experiment import write_experiment_page
 
 logger = logging.getLogger("listening_page")
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from espnet_hifigan.packing import pack_model
+from espnet_hifigan.formats.packing import pack_model
 
 
 def get_parser() -> argparse.ArgumentParser:

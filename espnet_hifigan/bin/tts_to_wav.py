@@ -1,7 +1,7 @@
 """Say sentences with an ESPnet tts1 experiment and our vocoder: text in, wav out.
 
-ESPnet's ``Text2Speech`` makes the mel (no vocoder), :class:`espnet_hifigan.api.Vocoder` the
-audio (:class:`espnet_hifigan.tts.TextToWav`). The TTS's feature contract (its ``config.yaml``)
+ESPnet's ``Text2Speech`` makes the mel (no vocoder), :class:`espnet_hifigan.inference.vocoder.Vocoder` the
+audio (:class:`espnet_hifigan.inference.text_to_wav.TextToWav`). The TTS's feature contract (its ``config.yaml``)
 is checked against the vocoder's before the TTS is loaded: any difference stops with the table of
 the differing fields, exit 1, nothing written. Normalised TTS mels are de-normalised with the
 TTS's own statistics.
@@ -33,8 +33,8 @@ import soundfile as sf
 import torch
 
 from espnet_hifigan.contract import ContractError
-from espnet_hifigan.scp import read_scp, write_scp
-from espnet_hifigan.tts import DEFAULT_TTS_MODEL_FILE, TextToWav
+from espnet_hifigan.core.scp import read_scp, write_scp
+from espnet_hifigan.inference.text_to_wav import DEFAULT_TTS_MODEL_FILE, TextToWav
 
 # Exit status on a contract mismatch or any unusable input.
 EXIT_ERROR = 1

@@ -33,53 +33,33 @@ import shutil
 import sys
 import tempfile
 import time
-from pathlib import Path
 from itertools import chain, islice
+from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
 import torch
-
-from espnet_hifigan.api import Vocoder
-from espnet_hifigan.input_checks import STATS_CHECK_UTTS, audio_problem, check_feature_statistics, feature_problem
-from espnet_hifigan.scp import read_feats_scp, read_key_file, read_scp, write_scp
-from espnet_hifigan.streaming import synthesise_in_chunks
-from espnet_hifigan.contract import ContractError, load_contract_for_scp
 from espnet2.utils.types import str2bool
 
+from espnet_hifigan.contract import ContractError, load_contract_for_scp
+from espnet_hifigan.core.scp import read_feats_scp, read_key_file, read_scp, write_scp
+from espnet_hifigan.inference.batching import (
+    CPU_BATCH_FRAMES,
+    GPU_BATCH_FRAMES,
+    length_batches,
+    resolve_dtype,
+)
+from espnet_hifigan.inference.input_checks import (
+    STATS_CHECK_UTTS,
+    audio_problem,
+    check_feature_statistics,
+    feature_problem,
+)
+from espnet_hifigan.inference.streaming import synthesise_in_chunks
+from espnet_hifigan.inference.vocoder import Vocoder
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# Default --batch_size (frames): on a 2-core CPU ~800 frames per call decodes fastest (V1, 50 short
-# utterances: 5.0x real time at 800, 3.8x at 1600, 3.8x one by one); GPUs gain from more.
-CPU_BATCH_FRAMES, GPU_BATCH_FRAMES = 800, 3000
-
-
-def resolve_dtype(name: str, device: str) -> str:
-    """``--dtype``: ``auto`` is bfloat16 on a CUDA device that supports it, else float32 (the fallback)."""
-    if name != "auto":
-        return name
-    return "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
-
-
-def length_batches(lengths: List[int], budget: int) -> List[List[int]]:
-    """Indices grouped into batches, longest first, each at most ``budget`` padded frames.
-
-    Args:
-        lengths: Frames of each utterance.
-        budget: Most frames a batch may hold, padding included (batch size x its longest);
-            0: one utterance per batch. An utterance longer than the budget is a batch alone.
-
-    Returns:
-        Batches of indices into ``lengths``, sorted by decreasing length.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: List[List[int]] = []
-    for i in order:
-        if batches and budget > 0 and lengths[batches[-1][0]] * (len(batches[-1]) + 1) <= budget:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-    return batches
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -146,7 +126,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=["fast", "reference"],
         default="fast",
-        help="fast: espnet_hifigan.fast_inference (channels-last, polyphase upsamplers; same function); "
+        help="fast: espnet_hifigan.inference.engine (channels-last, polyphase upsamplers; same function); "
         "reference: the HiFiGANGenerator module",
     )
     parser.add_argument(
@@ -163,7 +143,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=["pytorch", "onnxruntime", "torchscript"],
         default="pytorch",
-        help="onnxruntime/torchscript: the model is exported on the fly (espnet_hifigan.export, into a temp "
+        help="onnxruntime/torchscript: the model is exported on the fly (espnet_hifigan.export.exporters, into a temp "
         "dir) and that export synthesises; contract checks and copy-synthesis features stay PyTorch's",
     )
     parser.add_argument(
@@ -171,7 +151,7 @@ def get_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="0: synthesise each utterance at once; N > 0: stream it N frames at a time "
-        "(espnet_hifigan.streaming; same audio as offline)",
+        "(espnet_hifigan.inference.streaming; same audio as offline)",
     )
     parser.add_argument(
         "--num_threads",
@@ -290,7 +270,7 @@ def decode(args: argparse.Namespace) -> dict:
     else:
         items = _good_items(_wav_items(args.wav_scp, vocoder, keys), scp, args.skip_bad_utts, skipped)
     if args.backend != "pytorch":
-        from espnet_hifigan.export import ExportedVocoder
+        from espnet_hifigan.export.exporters import ExportedVocoder
 
         vocoder = ExportedVocoder(vocoder, args.backend)
     dtype_name = resolve_dtype(args.dtype, device)

@@ -33,203 +33,46 @@ Example::
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import inspect
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import numpy as np
-import soundfile as sf
 import yaml
 
-from espnet_hifigan.metrics.registry import (
+from espnet_hifigan.core.scp import ScpError, read_scp
+from espnet_hifigan.evaluation.metrics.registry import (
     DEFAULT_METRICS,
     METRICS,
     ScoreOptions,
     parse_metric_names,
-    score_pair,
 )
-from espnet_hifigan.metrics.signal import DEFAULT_MAX_LENGTH_DIFF_S, resample
-from espnet_hifigan.results import append_results_row, mean_std_cell, per_utt_tsv, summary_markdown
-from espnet_hifigan.scp import ScpError, read_scp
+from espnet_hifigan.evaluation.metrics.signal import DEFAULT_MAX_LENGTH_DIFF_S
+from espnet_hifigan.evaluation.results import (
+    append_results_row,
+    mean_std_cell,
+    per_utt_tsv,
+    summary_markdown,
+)
+from espnet_hifigan.evaluation.scoring import (
+    ScoringError,
+    UttTask,
+    load_pair,
+    score_all,
+    summarize,
+)
 
 logger = logging.getLogger("voc_score")
 
 DEFAULT_NUM_PLOTS = 3
 # How many offending utterance ids an error message lists.
 MAX_IDS_IN_MESSAGE = 5
-
-
-class ScoringError(Exception):
-    """A user-facing error (bad input); the message names the file or utterance."""
-
-
-@dataclass(frozen=True)
-class UttTask:
-    """One utterance to score (picklable for worker processes)."""
-
-    utt: str
-    ref: str
-    gen: str
-    metrics: Tuple[str, ...]
-    options: ScoreOptions
-
-
-# ----------------------------------------------------------------------------- input
-def _to_float(array: np.ndarray) -> np.ndarray:
-    if np.issubdtype(array.dtype, np.integer):
-        return array.astype(np.float64) / float(2 ** (8 * array.dtype.itemsize - 1))
-    return array.astype(np.float64)
-
-
-def load_audio(utt: str, value: str, role: str) -> Tuple[np.ndarray, int]:
-    """Load one mono waveform as float64 in ``[-1, 1]``.
-
-    Args:
-        utt: Utterance id (for messages).
-        value: scp value: a file path, ``<command> |`` or ``<ark>:<offset>``.
-        role: ``reference`` or ``generated``.
-
-    Returns:
-        ``(waveform (T,), sampling rate)``.
-
-    Raises:
-        ScoringError: If the audio is missing, unreadable, empty, not mono or not finite.
-    """
-    what = f"utterance {utt}: {role} audio {value!r}"
-    try:
-        if os.path.isfile(value):
-            array, fs = sf.read(value, dtype="float64", always_2d=True)
-        elif value.rstrip().endswith("|") or ":" in value:
-            import kaldiio
-
-            fs, array = kaldiio.load_mat(value)
-            array = _to_float(np.asarray(array))
-            if array.ndim == 1:
-                array = array[:, None]
-        else:
-            raise ScoringError(f"{what} does not exist")
-    except ScoringError:
-        raise
-    except Exception as e:  # noqa: BLE001 - re-raised with the utterance named
-        raise ScoringError(f"{what} cannot be read: {e}") from e
-    if array.shape[0] == 0:
-        raise ScoringError(f"{what} is empty (0 samples)")
-    if array.shape[1] != 1:
-        raise ScoringError(f"{what} has {array.shape[1]} channels; only mono is supported")
-    wav = array[:, 0]
-    if not np.all(np.isfinite(wav)):
-        raise ScoringError(f"{what} contains NaN or Inf samples")
-    return wav, int(fs)
-
-
-def load_pair(task: UttTask) -> Tuple[np.ndarray, np.ndarray, int]:
-    """Load reference and generated audio, resampling the latter to the reference rate."""
-    ref, fs = load_audio(task.utt, task.ref, "reference")
-    gen, gen_fs = load_audio(task.utt, task.gen, "generated")
-    if gen_fs != fs:
-        logger.warning(f"utterance {task.utt}: generated audio is {gen_fs} Hz, resampling to {fs} Hz")
-        gen = resample(gen, gen_fs, fs)
-    return ref, gen, fs
-
-
-# --------------------------------------------------------------------------- scoring
-def score_task(task: UttTask) -> Tuple[str, Dict[str, float], float]:
-    """Score one utterance; return ``(utt, scores, duration in seconds)``.
-
-    Raises:
-        ScoringError: Naming the utterance, for unreadable audio or a metric failure.
-    """
-    ref, gen, fs = load_pair(task)
-    try:
-        scores = score_pair(ref, gen, fs, metrics=task.metrics, options=task.options)
-    except (ValueError, RuntimeError) as e:
-        raise ScoringError(f"utterance {task.utt}: {e}") from e
-    return task.utt, scores, len(ref) / fs
-
-
-def _init_worker(log_level: int) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    logging.basicConfig(level=log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-
-
-def score_all(tasks: Sequence[UttTask], nj: int) -> Dict[str, Dict[str, float]]:
-    """Score every task, in ``nj`` worker processes when ``nj > 1``.
-
-    Returns:
-        ``{utt: {metric: value}}`` in task order.
-
-    Raises:
-        ScoringError: For the first utterance that fails (the others are cancelled).
-    """
-    results: Dict[str, Dict[str, float]] = {}
-    audio_s = 0.0
-    start = time.perf_counter()
-    nj = max(1, min(nj, len(tasks)))
-    if nj == 1:
-        for task in tasks:
-            utt, scores, dur = score_task(task)
-            results[utt], audio_s = scores, audio_s + dur
-    else:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(
-            max_workers=nj,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(logging.getLogger().getEffectiveLevel(),),
-        ) as pool:
-            futures = [pool.submit(score_task, task) for task in tasks]
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    utt, scores, dur = future.result()
-                    results[utt], audio_s = scores, audio_s + dur
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-        results = {task.utt: results[task.utt] for task in tasks}
-    elapsed = time.perf_counter() - start
-    logger.info(
-        f"scored {len(results)} utterances ({audio_s:.1f} s of audio) in {elapsed:.1f} s with nj={nj}"
-    )
-    return results
-
-
-def summarize(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> Dict[str, Any]:
-    """Mean, population std and count of the finite values of each metric.
-
-    Returns:
-        ``{metric: {mean, std, n, n_undefined, higher_is_better, unit, description}}``;
-        mean/std are ``None`` when no utterance has a finite value.
-    """
-    out: Dict[str, Any] = {}
-    for name in metrics:
-        values = np.array([results[utt][name] for utt in results], dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        spec = METRICS[name]
-        out[name] = dict(
-            mean=float(finite.mean()) if finite.size else None,
-            std=float(finite.std()) if finite.size else None,
-            n=int(finite.size),
-            n_undefined=int(values.size - finite.size),
-            higher_is_better=spec.higher_is_better,
-            unit=spec.unit,
-            description=spec.description,
-        )
-        if finite.size < values.size:
-            logger.warning(f"{name}: undefined for {values.size - finite.size} utterance(s), excluded")
-    return out
 
 
 # --------------------------------------------------------------------------- outputs
@@ -241,7 +84,10 @@ def write_outputs(
     mel_conf: Optional[Mapping[str, Any]],
 ) -> None:
     """Stage every output in a temporary directory, then move it into ``output_dir``."""
-    from espnet_hifigan.plots import plot_spectrogram_pair, spectrogram_filename
+    from espnet_hifigan.evaluation.plots import (
+        plot_spectrogram_pair,
+        spectrogram_filename,
+    )
 
     metrics = list(summary["metrics"])
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -281,7 +127,7 @@ def load_mel_conf(path: Optional[Path]) -> Optional[Dict[str, Any]]:
     """
     if path is None:
         return None
-    from espnet_hifigan.features import LogMelSpectrogram
+    from espnet_hifigan.nets.features import LogMelSpectrogram
 
     if not path.is_file():
         raise ScoringError(f"mel config {path} does not exist")

@@ -2,7 +2,7 @@
 
 from typing import List, Optional
 
-from espnet_hifigan.tasks.vocoder import VocoderTask
+from espnet_hifigan.train.task import VocoderTask
 
 
 def get_parser():

@@ -11,14 +11,15 @@ One concern per module:
   differ only in normalisation;
 * :mod:`~espnet_hifigan.contract.discovery` — the contract of a feats.scp or an experiment, and
   the choice between a TTS's ``norm/`` and ``denorm/`` mels;
-* :mod:`~espnet_hifigan.contract.lengths` — audio and feature lengths of the training data;
-* :mod:`~espnet_hifigan.contract.training` — the hooks training calls.
+* :mod:`~espnet_hifigan.contract.foreign` — the feature settings of foreign files (ESPnet TTS
+  configs, official ``config.json``, ParallelWaveGAN ``config.yml``, packed models).
 
-The foreign formats' feature settings (ESPnet TTS, official HiFi-GAN, ParallelWaveGAN) are read
-by their modules in :mod:`espnet_hifigan.formats`. The names below are the public API.
+What training checks with it (lengths of the training data, the contract written next to an
+experiment) is in :mod:`espnet_hifigan.train`. This layer imports only :mod:`espnet_hifigan.core`
+(torch and ESPnet only inside the functions that convert tensors). The names below are the public API.
 """
 
-from espnet_hifigan.contract.base import ContractError, file_sha256, load_mapping, resolve_relative
+from espnet_hifigan.contract.base import ContractError, load_mapping
 from espnet_hifigan.contract.convert import FeatureConversion, reconcile
 from espnet_hifigan.contract.discovery import (
     discover_contract,
@@ -34,14 +35,11 @@ from espnet_hifigan.contract.model import (
     FeatureContract,
     FieldDiff,
 )
-from espnet_hifigan.contract.lengths import DEFAULT_FEATS_LENGTH_TOLERANCE, LengthError, check_lengths
 from espnet_hifigan.contract.normalization import Normalization, vocoder_normalization
 from espnet_hifigan.contract.report import ContractMismatch, format_table, format_value
-from espnet_hifigan.contract.training import check_training_data, write_vocoder_contract
 
 __all__ = [
     "CONTRACT_FILE",
-    "DEFAULT_FEATS_LENGTH_TOLERANCE",
     "FEATS_CONF_FILE",
     "FIELD_DESCRIPTIONS",
     "VOCODER_NORMALIZE_KEY",
@@ -50,12 +48,8 @@ __all__ = [
     "FeatureContract",
     "FeatureConversion",
     "FieldDiff",
-    "LengthError",
     "Normalization",
-    "check_lengths",
-    "check_training_data",
     "discover_contract",
-    "file_sha256",
     "format_table",
     "format_value",
     "load_contract_for_scp",
@@ -63,7 +57,5 @@ __all__ = [
     "load_target_contract",
     "pick_tts_feats",
     "reconcile",
-    "resolve_relative",
     "vocoder_normalization",
-    "write_vocoder_contract",
 ]

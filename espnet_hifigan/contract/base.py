@@ -1,28 +1,18 @@
-"""The contract's error type and the small file helpers every contract module uses."""
+"""The contract's error type and its reader of YAML/JSON mappings (errors name the file)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, Union
+from typing import Any, Dict
 
 import yaml
 
-PathLike = Union[str, Path]
+from espnet_hifigan.core.fileio import PathLike
 
 
 class ContractError(ValueError):
     """A contract that cannot be read, built or applied (the message names the file)."""
-
-
-def file_sha256(path: PathLike) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_mapping(path: PathLike) -> Dict[str, Any]:
@@ -43,16 +33,3 @@ def load_mapping(path: PathLike) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise ContractError(f"{path} does not hold a mapping")
     return data
-
-
-def resolve_relative(path: PathLike, anchors: Iterable[Path]) -> Path:
-    """Find a relative path as given (cwd) or under one of ``anchors`` (first that exists)."""
-    path = Path(path)
-    if path.is_absolute() or path.exists():
-        return path
-    for anchor in anchors:
-        candidate = anchor / path
-        if candidate.exists():
-            return candidate
-    return path
-

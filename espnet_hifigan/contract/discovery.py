@@ -11,10 +11,19 @@ import zipfile
 from pathlib import Path
 from typing import Optional, Tuple
 
-from espnet_hifigan.contract.base import ContractError, PathLike, load_mapping
+from espnet_hifigan.contract.base import ContractError, load_mapping
 from espnet_hifigan.contract.convert import FeatureConversion, reconcile
-from espnet_hifigan.contract.model import CONTRACT_FILE, FEATS_CONF_FILE, FeatureContract
-from espnet_hifigan.formats.espnet import ESPNET_DENORM_DIR, ESPNET_NORM_DIR, is_espnet_tts_config
+from espnet_hifigan.contract.foreign import (
+    ESPNET_DENORM_DIR,
+    ESPNET_NORM_DIR,
+    is_espnet_tts_config,
+)
+from espnet_hifigan.contract.model import (
+    CONTRACT_FILE,
+    FEATS_CONF_FILE,
+    FeatureContract,
+)
+from espnet_hifigan.core.fileio import PathLike
 
 # How many parent directories discover_contract climbs to find an ESPnet TTS config.yaml.
 DISCOVERY_MAX_PARENTS = 4

@@ -9,15 +9,14 @@ feature dump, an ESPnet TTS experiment and a vocoder can be compared field by fi
 
 :meth:`FeatureContract.load` reads a contract from any file that defines one: our own
 ``feats_conf.yaml`` / ``feature_contract.yaml`` / vocoder ``config.yaml`` / packed ``model.zip``,
-or a foreign format's config, translated by its module in :mod:`espnet_hifigan.formats`
+or a foreign format's config, translated by :mod:`espnet_hifigan.contract.foreign`
 (ESPnet TTS ``config.yaml``, official ``config.json``, ParallelWaveGAN ``config.yml``).
-This module imports torch and ESPnet lazily, so that contract checks stay cheap.
+Neither imports torch or ESPnet, so that contract checks stay cheap.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import zipfile
 from dataclasses import dataclass, field
@@ -26,10 +25,23 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from espnet_hifigan.contract.base import ContractError, PathLike, load_mapping
+from espnet_hifigan.contract.base import ContractError, load_mapping
+from espnet_hifigan.contract.foreign import (
+    espnet_tts_fields,
+    is_espnet_tts_config,
+    official_fields,
+    packed_member,
+    pwg_fields,
+)
 from espnet_hifigan.contract.normalization import Normalization
-from espnet_hifigan.conventions import MAGNITUDE_EPS_MODES, MEL_SCALES, PADDING_MODES, num_frames
-from espnet_hifigan.fileio import write_text_atomic
+from espnet_hifigan.core.conventions import (
+    LOGMEL_DEFAULTS,
+    MAGNITUDE_EPS_MODES,
+    MEL_SCALES,
+    PADDING_MODES,
+    num_frames,
+)
+from espnet_hifigan.core.fileio import PathLike, write_text_atomic
 
 CONTRACT_VERSION = 1
 # File names: our full contract, and the one stage 3 of voc.sh writes next to a feats.scp.
@@ -185,13 +197,7 @@ class FeatureContract:
             normalize: The features' normalisation (``None``: raw).
             source: Description for messages.
         """
-        values: Dict[str, Any] = {}
-        if not set(LOGMEL_FIELDS) <= set(params):
-            # Defaults of the missing fields; a complete (saved) contract needs no torch import.
-            from espnet_hifigan.features import LogMelSpectrogram
-
-            signature = inspect.signature(LogMelSpectrogram.__init__)
-            values = {n: p.default for n, p in signature.parameters.items() if n != "self"}
+        values: Dict[str, Any] = dict(LOGMEL_DEFAULTS)  # LogMelSpectrogram's defaults
         extra = {"mel_scale", "stft_normalized", "normalize"}
         unknown = set(params) - set(LOGMEL_FIELDS) - extra - {"contract_version", VOCODER_NORMALIZE_KEY}
         if unknown:
@@ -222,17 +228,33 @@ class FeatureContract:
         base_dirs: Sequence[PathLike] = (),
         source: str = "",
     ) -> "FeatureContract":
-        """The features of an ESPnet TTS experiment; see :func:`espnet_hifigan.formats.espnet.tts_contract`."""
-        from espnet_hifigan.formats.espnet import tts_contract
+        """The features of an ESPnet TTS experiment (``feats_extract: fbank``), raw or normalised.
 
-        return tts_contract(config, normalized=normalized, base_dirs=base_dirs, source=source)
+        Args:
+            config: The TTS ``config.yaml`` (path or mapping).
+            normalized: Describe the normalised features (``norm/feats.scp``: normalised with
+                the TTS's ``normalize_conf.stats_file`` if the TTS normalises) instead of the raw
+                ones (``denorm/feats.scp``).
+            base_dirs: Where to look for a relative stats file besides the current directory
+                (default: the parents of the config file, i.e. the recipe directory).
+            source: Description for messages.
+
+        See :func:`espnet_hifigan.contract.foreign.espnet_tts_fields` for the conventions.
+        """
+        if not isinstance(config, Mapping):
+            path = Path(config)
+            source = source or str(path)
+            base_dirs = tuple(base_dirs) or tuple(path.resolve().parents)
+            config = load_mapping(path)
+        return cls(**espnet_tts_fields(config, normalized, base_dirs, source or "ESPnet TTS config"))
 
     @classmethod
     def from_official_config(cls, config: Union[PathLike, Mapping[str, Any]], source: str = "") -> "FeatureContract":
-        """The mel of an official ``config.json``; see :func:`espnet_hifigan.formats.official.official_contract`."""
-        from espnet_hifigan.formats.official import official_contract
-
-        return official_contract(config, source=source)
+        """The mel of an official jik876/hifi-gan ``config.json`` (path or mapping)."""
+        if not isinstance(config, Mapping):
+            source = source or str(config)
+            config = load_mapping(config)
+        return cls(**official_fields(config), source=source or "official config.json")
 
     @classmethod
     def from_pwg_config(
@@ -241,10 +263,12 @@ class FeatureContract:
         normalize: Optional[Normalization] = None,
         source: str = "",
     ) -> "FeatureContract":
-        """The features of a ParallelWaveGAN ``config.yml``; see :func:`espnet_hifigan.formats.pwg.pwg_contract`."""
-        from espnet_hifigan.formats.pwg import pwg_contract
-
-        return pwg_contract(config, normalize=normalize, source=source)
+        """The features of a ParallelWaveGAN ``config.yml`` (path or mapping); see
+        :func:`espnet_hifigan.contract.foreign.pwg_fields`."""
+        if not isinstance(config, Mapping):
+            source = source or str(config)
+            config = load_mapping(config)
+        return cls(**pwg_fields(config, normalize), source=source or "ParallelWaveGAN config.yml")
 
     @classmethod
     def load(cls, path: PathLike) -> "FeatureContract":
@@ -259,12 +283,9 @@ class FeatureContract:
         if not path.is_file():
             raise ContractError(f"feature contract {path} not found")
         if zipfile.is_zipfile(path):
-            from espnet_hifigan.packing import packed_contract
-
-            return packed_contract(path)
+            kind, data, source = packed_member(path)
+            return cls.from_dict(data, source=source) if kind == "contract" else cls.from_train_config(data, source)
         data = load_mapping(path)
-        from espnet_hifigan.formats.espnet import is_espnet_tts_config
-
         if is_espnet_tts_config(data) or data.get("feats_extract") == "fbank":
             return cls.from_espnet_tts_config(path)
         if "feats_extract_conf" in data or "generator_conf" in data:

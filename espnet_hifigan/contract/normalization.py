@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence
 
-from espnet_hifigan.contract.base import ContractError, PathLike, file_sha256, resolve_relative
+from espnet_hifigan.contract.base import ContractError
+from espnet_hifigan.core.fileio import PathLike, file_sha256, resolve_relative
 
 NORMALIZE_KINDS = ("global_mvn",)
 

@@ -19,7 +19,7 @@ import torch
 
 from espnet_hifigan.contract.model import FeatureContract
 from espnet_hifigan.contract.normalization import Normalization
-from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.nets.generator import HiFiGANGenerator
 
 StateDict = Dict[str, torch.Tensor]
 Rule = Tuple[str, Union[str, Callable[[re.Match], str]]]

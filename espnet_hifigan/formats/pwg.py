@@ -10,16 +10,16 @@ with ``config.yml`` (``generator_type: HiFiGANGenerator``) and ``stats.npy``/``s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
 import yaml
 
-from espnet_hifigan.contract.base import PathLike, load_mapping
+from espnet_hifigan.contract.base import load_mapping
+from espnet_hifigan.contract.foreign import PWG_CONTRACT_KEY
 from espnet_hifigan.contract.model import FeatureContract
 from espnet_hifigan.contract.normalization import Normalization
-from espnet_hifigan.model_files import load_weights
 from espnet_hifigan.formats.espnet_layout import (
     StateDict,
     UnsupportedConversion,
@@ -27,56 +27,13 @@ from espnet_hifigan.formats.espnet_layout import (
     generator_conf_to_espnet_params,
     ours_to_espnet_generator,
 )
+from espnet_hifigan.formats.weights import load_weights
 
-# parallel_wavegan.bin.preprocess.logmelfilterbank: the fields its config does not carry.
-PWG_CONVENTIONS: Dict[str, Any] = dict(
-    mel_floor=1.0e-10, magnitude_eps=0.0, magnitude_eps_mode="clamp", padding="center",
-    mel_scale="slaney", stft_normalized=False,
-)
-PWG_DEFAULT_LOG_BASE = 10.0
-# Key under which an exported config.yml carries our full contract.
-PWG_CONTRACT_KEY = "espnet_hifigan_feature_contract"
 PWG_GENERATOR_TYPE = "HiFiGANGenerator"
 PWG_CONFIG = "config.yml"
 PWG_STATS_NPY = "stats.npy"
 PWG_STATS_H5 = "stats.h5"
 PWG_CHECKPOINT_PATTERN = "checkpoint-{steps}steps.pkl"
-
-
-def pwg_contract(
-    config: Union[PathLike, Mapping[str, Any]],
-    normalize: Optional[Normalization] = None,
-    source: str = "",
-) -> FeatureContract:
-    """The features of a ParallelWaveGAN ``config.yml`` (path or mapping).
-
-    A config exported by us carries the full contract under ``espnet_hifigan_feature_contract``
-    and that is used; otherwise PWG's ``logmelfilterbank`` conventions apply (librosa
-    ``|stft|`` with ``center=True``, mel floor 1e-10, ``log_base`` default 10).
-    """
-    if not isinstance(config, Mapping):
-        source = source or str(config)
-        config = load_mapping(config)
-    source = source or "ParallelWaveGAN config.yml"
-    if PWG_CONTRACT_KEY in config:
-        data = dict(config[PWG_CONTRACT_KEY])
-        data.pop("normalize", None)
-        data.pop("contract_version", None)
-        return FeatureContract(**data, normalize=normalize, source=source)
-    return FeatureContract(
-        fs=config["sampling_rate"],
-        n_fft=config["fft_size"],
-        hop_length=config["hop_size"],
-        win_length=config.get("win_length"),
-        window=config.get("window", "hann"),
-        n_mels=config["num_mels"],
-        fmin=config.get("fmin"),
-        fmax=config.get("fmax"),
-        log_base=config.get("log_base", PWG_DEFAULT_LOG_BASE),
-        normalize=normalize,
-        source=source,
-        **PWG_CONVENTIONS,
-    )
 
 
 def _read_pwg_stats(stats_file: Path) -> Tuple[np.ndarray, np.ndarray]:
@@ -132,7 +89,7 @@ def load_parallel_wavegan(
         normalization = Normalization.from_stats_file(stats_file)
     elif mean is not None and scale is not None:
         normalization = Normalization(stats_file=f"{checkpoint}:model.generator.mean/scale")
-    contract = pwg_contract(config, source=str(config_file))
+    contract = FeatureContract.from_pwg_config(config, source=str(config_file))
     ours_config, ours = convert_espnet_generator(
         state, config["generator_params"], contract, normalization,
         None if mean is None else torch.as_tensor(mean), None if scale is None else torch.as_tensor(scale),
@@ -151,7 +108,7 @@ def export_parallel_wavegan(vocoder: Any, outdir: Union[str, Path], steps: int =
     with weight norm folded (``use_weight_norm: false``): the export is for inference.
 
     Args:
-        vocoder: An :class:`espnet_hifigan.api.Vocoder`.
+        vocoder: An :class:`espnet_hifigan.inference.vocoder.Vocoder`.
         outdir: Output directory (created).
         steps: Training steps to put in the file name and checkpoint.
 

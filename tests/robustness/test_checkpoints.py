@@ -21,9 +21,8 @@ from typing import Callable, List, Optional
 
 import pytest
 import torch
-import yaml
-
 import voc_train_runner
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
@@ -300,7 +299,7 @@ MODE_CASES = [
 
 @pytest.mark.parametrize("umask,existing,expected", [c[1:] for c in MODE_CASES], ids=[c[0] for c in MODE_CASES])
 def test_results_md_mode(umask, existing, expected, tmp_path):
-    from espnet_hifigan.results import append_results_row, read_results_md
+    from espnet_hifigan.evaluation.results import append_results_row, read_results_md
 
     results_md = tmp_path / "RESULTS.md"
     summary = {"metrics": {"mcd": {"mean": 5.0, "std": 0.5}}, "num_utterances": 2}

@@ -25,8 +25,8 @@ import yaml
 
 from espnet_hifigan.bin import voc_inference
 from espnet_hifigan.contract import FeatureContract
-from espnet_hifigan.features import LogMelSpectrogram
-from espnet_hifigan.generator import HiFiGANGenerator
+from espnet_hifigan.nets.features import LogMelSpectrogram
+from espnet_hifigan.nets.generator import HiFiGANGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"

@@ -24,8 +24,14 @@ import pytest
 import soundfile as sf
 import yaml
 
-from espnet_hifigan.bin import check_config, extract_feats, format_wav, validate_data_dir, voc_train
-from espnet_hifigan.contract import LengthError, check_lengths
+from espnet_hifigan.bin import (
+    check_config,
+    extract_feats,
+    format_wav,
+    validate_data_dir,
+    voc_train,
+)
+from espnet_hifigan.train.feature_lengths import LengthError, check_lengths
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
@@ -148,7 +154,7 @@ def case_feats_3_frames_short(dumps, tmp, caplog, capsys) -> Result:
 
 def case_batch_lengths_in_collate(dumps, tmp, caplog, capsys) -> Result:
     """Item 3: what escapes the check before training (e.g. piped audio) stops in the batch."""
-    from espnet_hifigan.tasks.vocoder import VocoderTask
+    from espnet_hifigan.train.task import VocoderTask
 
     args = VocoderTask.get_parser().parse_args(["--config", str(DEBUG_CONFIG), "--normalize", "none"])
     collate = VocoderTask.build_collate_fn(args, train=True)

@@ -184,7 +184,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
 fi
 
 if [ -z "${inference_model}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 2 ]; then
-    inference_model="$("${python_arr[@]}" -m espnet_hifigan.checkpoints "${voc_exp}")" \
+    inference_model="$("${python_arr[@]}" -m espnet_hifigan.bin.choose_checkpoint "${voc_exp}")" \
         || fail "cannot tell the checkpoint of ${voc_exp} (see above)"
 fi
 
@@ -293,7 +293,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     [ -f "${finetune_exp}/config.yaml" ] || fail "${finetune_exp}/config.yaml not found; run stage 4 first"
-    finetune_model="$("${python_arr[@]}" -m espnet_hifigan.checkpoints "${finetune_exp}")" \
+    finetune_model="$("${python_arr[@]}" -m espnet_hifigan.bin.choose_checkpoint "${finetune_exp}")" \
         || fail "cannot tell the checkpoint of ${finetune_exp} (see above)"
     begin_stage 5 "Decoding the TTS outputs of ${tts_exp} with ${finetune_exp}/${finetune_model}"
     decode_tts_outputs "${finetune_exp}" "${finetune_model}" "${finetune_exp}/chain_${tts_tag}/decode_${finetune_model%.pth}"

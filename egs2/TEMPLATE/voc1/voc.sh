@@ -12,7 +12,7 @@
 #                       then validated (espnet_hifigan.bin.validate_data_dir)
 #   2 audio formatting  mono, resampled to --fs, segments cut
 #                       -> <dumpdir>/raw/<set>/{wav.scp,utt2num_samples,data/}
-#   3 features          log-mel (espnet_hifigan.features.LogMelSpectrogram)
+#   3 features          log-mel (espnet_hifigan.nets.features.LogMelSpectrogram)
 #                       -> <dumpdir>/raw/<set>/{feats.scp,utt2num_frames,feats_conf.yaml}
 #   4 statistics        feature mean/variance and shape files -> <expdir>/voc_stats/
 #   5 training          -> <expdir>/<tag>/; running it again resumes from checkpoint.pth
@@ -59,7 +59,7 @@
 #   feats_extract_conf of --train_config; dump/raw/<set>/feats_conf.yaml records them all.
 # Training:
 #   --train_config FILE    training config (default: the --voc_version preset for --fs/--n_shift,
-#                          python -m espnet_hifigan.presets list; another shift needs a config)
+#                          python -m espnet_hifigan.bin.presets list; another shift needs a config)
 #   --voc_version V        v1, v2 or v3: the preset's generator (default: v1)
 #   --tag NAME             experiment name (default: voc_<basename of train_config>)
 #   --voc_stats_dir DIR    statistics directory (default: <expdir>/voc_stats)
@@ -179,7 +179,7 @@ if [ -n "${tts_exp}" ]; then
 fi
 # <<< chaining
 if [ -z "${train_config}" ] && [ "${stop_stage}" -ge 3 ]; then  # the preset of --fs/--n_shift
-    train_config="$("${python_arr[@]}" -m espnet_hifigan.presets choose --fs "${fs}" --n_shift "${n_shift}" \
+    train_config="$("${python_arr[@]}" -m espnet_hifigan.bin.presets choose --fs "${fs}" --n_shift "${n_shift}" \
         --version "${voc_version}" --output_dir "${expdir}/conf")" || fail "no --train_config given and no preset fits (see above)"
     log "--train_config ${train_config} (the ${voc_version} preset for fs=${fs}, n_shift=${n_shift})"
 fi
@@ -405,7 +405,7 @@ if [ "${stop_stage}" -ge 6 ] && [ "${stage}" -le 8 ]; then
     # The checkpoint to decode with: --inference_model, else the config's first best criterion.
     if [ -z "${inference_model}" ]; then
         [ -f "${voc_exp}/config.yaml" ] || fail "${voc_exp}/config.yaml not found; run stage 5 first"
-        inference_model="$("${python_arr[@]}" -m espnet_hifigan.checkpoints "${voc_exp}")" \
+        inference_model="$("${python_arr[@]}" -m espnet_hifigan.bin.choose_checkpoint "${voc_exp}")" \
             || fail "cannot tell the checkpoint of ${voc_exp} (see above)"
     fi
     if [ -z "${inference_tag}" ]; then

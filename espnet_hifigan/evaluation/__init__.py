@@ -1,0 +1,3 @@
+"""Evaluation: objective metrics, per-utterance scoring, ``RESULTS.md`` tables, figures and the
+listening pages.
+"""
