@@ -88,6 +88,15 @@ def sensitive_vocoder(tts_recipe) -> Path:
     return pack_sensitive_vocoder(tts_recipe, tts_recipe / "exp/voc_sensitive/model.zip")
 
 
+@pytest.fixture(scope="session")
+def prepared_mini_an4(tmp_path_factory) -> dict:
+    """mini_an4 through stages 1-4 (``--fast``), once per session: dict(root, output). Copy it with
+    ``mini_an4.copy_prepared`` before running later stages or changing anything."""
+    from mini_an4 import prepare
+
+    return prepare(tmp_path_factory.mktemp("mini_an4_prepared"))
+
+
 def pytest_configure(config) -> None:
     """Register the project's markers."""
     config.addinivalue_line("markers", "slurm: needs a real SLURM (tools/slurm/setup_local_slurm.sh)")

@@ -1,7 +1,7 @@
 """Quality guard of the fast training paths (issue 11): bf16 autocast, torch.compile, fused AdamW.
 
 Each fast path is checked against the fp32 eager reference on CPU, on real speech (the AN4
-sample shipped in the espnet wheel): a fixed-seed 200-step training run of the debug-sized model
+sample shipped in the espnet wheel): a fixed-seed 80-step training run of the debug-sized model
 whose losses must track the reference run's, the generator's output SNR, checkpoints of a
 compiled model, the optimizer option, and one ``voc_train`` run through ESPnet's CLI.
 """
@@ -25,19 +25,26 @@ from espnet_hifigan.train.task import VocoderTask
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
-STEPS = 200
+STEPS = 80
 SEGMENT = 2048
 BATCH = 2
-WINDOW = 50  # the last steps compared
+WINDOW = 30  # the last steps compared
 LOSSES = ("generator_mel_loss", "generator_adv_loss", "generator_feat_match_loss", "discriminator_loss")
-# Mean over the last WINDOW steps of |bf16 - fp32| / |fp32| per step (same seed, same batches and
-# segments). Measured on a 2-core CPU (Xeon with avx512_bf16, torch 2.14): mel 0.038 (max 0.13),
-# G adv 0.008, feat match 0.027, D 0.006; the first 50 steps: 0.015, 0.0002, 0.002, 0.0002 (the
-# runs drift apart slowly, as any two GAN runs do). The tolerances are about 2.5x those values.
+# Mean over the last WINDOW steps of |fast - fp32| / |fp32| per step (same seed, same batches and
+# segments). Two fixed-seed GAN runs drift apart chaotically, and the drift is what makes a guard
+# on long runs depend on the CPU: at 200 steps bf16 gave G adv 0.008 on a Xeon with avx512_bf16
+# and 0.032 on an AMD EPYC (avx2, bf16 emulated), past the old tolerance 0.025. Up to ~100 steps
+# the runs stay close; measured at 80 steps (window 30) on the AMD EPYC, torch 2.14:
+#   bf16:            mel 0.019, G adv 0.0009, feat match 0.006, D 0.0003
+#   lr x1.25:        mel 0.016, G adv 0.086,  feat match 0.53,  D 0.093
+#   segment 1024:    mel 0.108, G adv 0.004,  feat match 0.017, D 0.004
+#   other batches:   mel 0.19,  G adv 0.29,   feat match 0.19,  D 0.28
+# The tolerances sit between: >= 2.6x the bf16 differences, and each fault exceeds one of them
+# by >= 2x (segment: mel; lr: D, adv, feat match; batches: all).
 BF16_TOLERANCE = {
-    "generator_mel_loss": 0.10,
-    "generator_adv_loss": 0.025,
-    "generator_feat_match_loss": 0.07,
+    "generator_mel_loss": 0.05,
+    "generator_adv_loss": 0.02,
+    "generator_feat_match_loss": 0.05,
     "discriminator_loss": 0.02,
 }
 MIN_SNR_DB = 30.0
@@ -163,16 +170,15 @@ def test_bf16_training_tracks_fp32(runs):
     message = f"mean |relative diff| over the last {WINDOW} steps: {tracking_differences(fast, reference)}"
     assert tracks(fast, reference), message
     mel = fast["generator_mel_loss"]
-    assert mel[-WINDOW:].mean() < 0.9 * mel[:10].mean()  # it learns as the reference does (measured: 0.81)
+    assert mel[-WINDOW:].mean() < 0.9 * mel[:10].mean()  # it learns as the reference does (measured: 0.79)
     # and it is not a copy of the reference: the networks did run in bf16
     assert not np.array_equal(fast["generator_mel_loss"], reference["generator_mel_loss"])
 
 
-# Negative controls: faults a fast path could introduce, in fp32 so that only the fault differs.
-# Measured (largest relative differences): lr x1.25: D 0.17, fm 0.069; segment 1024: mel 0.081,
-# fm 0.081; other batches (seed 1): D 0.48, adv 0.38. What the guard cannot see: a loss weight off by
-# 10-25% (e.g. lambda_mel 40) moves the losses less than bf16 does (AdamW normalises the gradient
-# scale); tests/test_official_recipe.py checks the loss formulas and weights directly.
+# Negative controls: faults a fast path could introduce, in fp32 so that only the fault differs
+# (their measured differences: BF16_TOLERANCE's comment). What the guard cannot see: a loss
+# weight off by 10-25% (e.g. lambda_mel 40) moves the losses less than bf16 does (AdamW normalises
+# the gradient scale); tests/test_official_recipe.py checks the loss formulas and weights directly.
 @pytest.mark.parametrize(
     "fault", [dict(lr=2.5e-4), dict(model_conf=dict(segment_size=1024)), dict(seed=1)], ids=["lr", "segment", "batches"]
 )

@@ -20,7 +20,7 @@ import kaldiio
 import numpy as np
 import pytest
 import yaml
-from test_recipe import expect_success, linked_recipe, run_recipe
+from mini_an4 import copy_prepared, expect_success, run_recipe
 
 from espnet_hifigan.bin.voc_score import load_mel_conf
 from espnet_hifigan.evaluation.metrics.registry import ScoreOptions, score_pair
@@ -38,10 +38,10 @@ MIN_RELATIVE_DROP = 0.30
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Dict:
-    """mini_an4 stages 1-4, then stage 5 for ``STEPS`` steps; returns dict(root, exp)."""
-    root = linked_recipe(tmp_path_factory.mktemp("mini_an4_learn"))
-    expect_success(run_recipe(root, "--stop_stage", "4"), "./run.sh --fast --stop_stage 4")
+def trained(prepared_mini_an4, tmp_path_factory) -> Dict:
+    """mini_an4 stages 1-4 (the session's prepared copy), then stage 5 for ``STEPS`` steps;
+    returns dict(root, exp)."""
+    root = copy_prepared(prepared_mini_an4, tmp_path_factory.mktemp("mini_an4_learn"))
     train_args = (
         f"--seed {SEED} --num_iters_per_epoch {STEPS_PER_EPOCH} --max_epoch {EPOCHS} "
         f"--keep_nbest_models {EPOCHS} --log_interval {STEPS_PER_EPOCH} "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Dict
 
@@ -19,53 +18,22 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from mini_an4 import copy_prepared, expect_success, run_recipe
 
 from espnet_hifigan.nets.features import LogMelSpectrogram
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RECIPE = REPO_ROOT / "egs2" / "mini_an4" / "voc1"
-OUTPUTS = ("data", "dump", "exp", "downloads")
-RUN_TIMEOUT_S = 600
 SETS = {"train": 5, "dev": 1, "test": 1}
 DECODED_SETS = ("dev", "test")
 
 
-def run_recipe(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``./run.sh --fast ARGS`` (the debug config: CI speed) in ``recipe``; stdout and stderr interleaved."""
-    return subprocess.run(
-        ["./run.sh", "--fast", *args],
-        cwd=recipe,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
-
-
-def expect_success(proc: subprocess.CompletedProcess, what: str) -> None:
-    """Fail with the end of the recipe's output if it did not succeed."""
-    if proc.returncode != 0:
-        pytest.fail(f"{what} failed with code {proc.returncode}:\n{proc.stdout[-6000:]}")
-
-
-def linked_recipe(parent: Path) -> Path:
-    """``parent/voc1``: links to the recipe's files, so that its outputs are written there."""
-    root = parent / "voc1"
-    root.mkdir()
-    for item in RECIPE.iterdir():
-        if item.name not in OUTPUTS:
-            os.symlink(item.resolve(), root / item.name)
-    return root
-
-
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Dict:
-    """The mini_an4 recipe run through stages 1-8 (1-6 and 8 without the scoring CLI)."""
-    root = linked_recipe(tmp_path_factory.mktemp("mini_an4"))
-    proc = run_recipe(root)
-    expect_success(proc, "./run.sh (stages 1-8)")
-    output = proc.stdout
+def recipe(prepared_mini_an4, tmp_path_factory) -> Dict:
+    """The mini_an4 recipe run through stages 1-8 (stages 1-4: the session's prepared copy)."""
+    root = copy_prepared(prepared_mini_an4, tmp_path_factory.mktemp("mini_an4"))
+    proc = run_recipe(root, "--stage", "5")
+    expect_success(proc, "./run.sh --stage 5 (stages 5-8)")
+    output = prepared_mini_an4["output"] + proc.stdout
     exp = root / "exp" / "voc_train_debug"  # --fast: conf/train_debug.yaml
     config = yaml.safe_load((exp / "config.yaml").read_text())
     decode_dirs = sorted(exp.glob("decode_*"))

@@ -449,14 +449,12 @@ def load_feats(dump: Path) -> Dict[str, "object"]:
 
 
 @pytest.fixture(scope="module")
-def slurm_recipe(slurm_cluster, tmp_path_factory) -> Dict:
-    """mini_an4 with stages 1-3 run locally, then stage 3 again and stage 4 through SLURM."""
-    root = tmp_path_factory.mktemp("mini_an4_slurm") / "voc1"
-    root.mkdir()
-    for item in RECIPE.iterdir():
-        if item.name not in RECIPE_OUTPUTS:
-            os.symlink(item.resolve(), root / item.name)
-    expect_ok(run_recipe(root, "--stop_stage", "3", backend="local"), "stages 1-3 (local backend)")
+def slurm_recipe(slurm_cluster, prepared_mini_an4, tmp_path_factory) -> Dict:
+    """mini_an4 with stages 1-4 run locally (the session's prepared copy), then stages 3 and 4
+    again through SLURM."""
+    from mini_an4 import copy_prepared
+
+    root = copy_prepared(prepared_mini_an4, tmp_path_factory.mktemp("mini_an4_slurm"))
     local_feats = load_feats(root / "dump")
     stage3 = run_recipe(root, "--stage", "3", "--stop_stage", "3")
     expect_ok(stage3, "stage 3 (slurm backend)")

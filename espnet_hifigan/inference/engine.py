@@ -21,7 +21,9 @@ math is the same up to float rounding; what changes is how it is laid out for th
   beyond each item's length, which is what the convolution's own zero padding gives one utterance
   alone, so a batch's outputs equal one-by-one synthesis (within float rounding).
 
-It runs under ``torch.inference_mode`` and in any dtype/device (``autocast`` for bf16/fp16 on GPU).
+It holds no parameters and builds no autograd graph of its weights; call it under
+``torch.inference_mode`` (as :meth:`Vocoder.synthesise_batch` does), in any dtype/device
+(``autocast`` for bf16/fp16 on GPU).
 """
 
 from __future__ import annotations

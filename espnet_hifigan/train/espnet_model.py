@@ -59,7 +59,8 @@ class ESPnetHiFiGANModel(AbsGANESPnetModel):
             and the discriminator is not updated; then the official losses and D updates
             start. 0 (default) is the official recipe. The step count is kept in the state
             dict (``num_train_steps``) when N > 0, so a resumed run continues where it stopped.
-            With DDP the warm-up's D turn uses no parameter: train with ``--unused_parameters true``.
+            Under DDP the warm-up's D turn uses no parameter; the task sets
+            ``--unused_parameters true`` itself (:meth:`VocoderTask.build_model`).
         autocast_dtype: null (fp32), ``bfloat16`` or ``float16`` (CUDA with ``--use_amp true``
             only): the generator's and discriminator's forwards run under ``torch.autocast``;
             segments, STFT/mel and losses stay fp32 (:mod:`espnet_hifigan.train.amp_compile`).

@@ -305,14 +305,14 @@ def test_crafted_pickle_refused_even_when_torch_is_told_to_trust_pickles(env, tm
 
 
 def test_every_torch_load_is_weights_only():
-    # One home for loading users' model files (model_files.load_weights) and one for verifying the
-    # trainer's own resume checkpoints (training_checkpoints); both always weights_only=True.
+    # One home for loading users' model files (formats/weights.py: load_weights) and one for
+    # verifying the trainer's own resume checkpoints (train/resume.py); both always weights_only=True.
     calls = []
     for path in (REPO_ROOT / "espnet_hifigan").rglob("*.py"):
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             if "torch.load(" in line and not line.lstrip().startswith(("#", '"', "Every")):
                 calls.append((path.name, lineno, line))
-    assert sorted(c[0] for c in calls) == ["model_files.py", "training_checkpoints.py"], calls
+    assert sorted(c[0] for c in calls) == ["resume.py", "weights.py"], calls
     assert all("weights_only=True" in c[2] for c in calls), calls
 
 

@@ -21,11 +21,14 @@ from typing import Dict, Sequence
 
 import pytest
 import yaml
+from mini_an4 import copy_prepared
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RECIPE = REPO_ROOT / "egs2" / "mini_an4" / "voc1"
-OUTPUTS = ("data", "dump", "exp", "downloads")
-TIMEOUT_S = 600
+TIMEOUT_S = 900
+# The recipe as the cases run it: the debug config (--fast: its experiment is exp/voc_train_debug)
+# and one test set.
+RUN = ["./run.sh", "--fast", "--test_sets", "test"]
+TAG = "voc_train_debug"
 # The wrapper given as --python: fails for any command naming $FAIL_MODULE.
 FAKE_PYTHON = """#!/usr/bin/env bash
 for arg in "$@"; do
@@ -52,20 +55,17 @@ def run(root: Path, cmd: Sequence[str], fail_module: str = "") -> subprocess.Com
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Dict:
-    """mini_an4 run through stages 1-8 (test set: test); returns paths and the fake python."""
-    root = tmp_path_factory.mktemp("mini_an4") / "voc1"
-    root.mkdir()
-    for item in RECIPE.iterdir():
-        if item.name not in OUTPUTS:
-            os.symlink(item.resolve(), root / item.name)
+def recipe(prepared_mini_an4, tmp_path_factory) -> Dict:
+    """mini_an4 run through stages 1-8 with ``--fast`` (stages 1-4: the session's prepared copy;
+    test set: test); returns paths and the fake python."""
+    root = copy_prepared(prepared_mini_an4, tmp_path_factory.mktemp("mini_an4"))
     fake = root.parent / "fake_python"
     fake.write_text(FAKE_PYTHON % sys.executable)
     fake.chmod(0o755)
-    proc = run(root, ["./run.sh", "--test_sets", "test", "--python", fake])
+    proc = run(root, [*RUN, "--stage", "5", "--python", fake])
     if proc.returncode != 0:
         pytest.fail(f"./run.sh failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
-    exp = root / "exp" / "voc_train"
+    exp = root / "exp" / TAG
     (decode,) = sorted(exp.glob("decode_*"))
     return dict(root=root, fake=fake, exp=exp, decode=decode)
 
@@ -101,9 +101,9 @@ FAULTS = {
                                    "dump/raw/train/logdir/extract_feats/extract_feats.1.log", ["dump/raw/train"]),
     "stage4_stats_jobs_fail": (4, "espnet_hifigan.bin.voc_train", "exp/voc_stats/logdir/stats.1.log", ["exp/voc_stats"]),
     "stage7_scoring_fails": (7, "espnet_hifigan.bin.voc_score", "/test/logdir/score.log", ["{decode}/test/scoring"]),
-    "stage8_pack_fails": (8, "espnet_hifigan.bin.pack", "exp/voc_train/packed/pack.log", ["exp/voc_train/packed"]),
+    "stage8_pack_fails": (8, "espnet_hifigan.bin.pack", f"exp/{TAG}/packed/pack.log", [f"exp/{TAG}/packed"]),
     "stage8_packed_model_does_not_decode": (8, "espnet_hifigan.bin.voc_inference",
-                                            "exp/voc_train/packed/check/inference.log", ["exp/voc_train/packed"]),
+                                            f"exp/{TAG}/packed/check/inference.log", [f"exp/{TAG}/packed"]),
     "stage6_decode_fails": (6, "espnet_hifigan.bin.voc_inference", "/test/logdir/inference.*.log", []),
 }
 
@@ -116,7 +116,7 @@ def test_failed_stage_keeps_earlier_results(recipe, case):
     before = snapshot(kept_dirs) if kept_dirs else {}
     old_decode = (decode / "test" / "wav.scp").read_text()
 
-    proc = run(root, ["./run.sh", "--test_sets", "test", "--python", recipe["fake"],
+    proc = run(root, [*RUN, "--python", recipe["fake"],
                       "--stage", stage, "--stop_stage", stage], fail_module=module)
 
     assert proc.returncode != 0, proc.stdout[-3000:]
@@ -131,8 +131,8 @@ def test_failed_stage_keeps_earlier_results(recipe, case):
     if stage == 8:
         import zipfile
 
-        assert zipfile.ZipFile(root / "exp/voc_train/packed/model.zip").testzip() is None
-        scp_targets_exist(root, root / "exp/voc_train/packed/check/wav.scp")
+        assert zipfile.ZipFile(root / f"exp/{TAG}/packed/model.zip").testzip() is None
+        scp_targets_exist(root, root / f"exp/{TAG}/packed/check/wav.scp")
     if stage == 6:
         # The earlier decoding is kept whole in test.previous, not passed off as this one's.
         out, previous = decode / "test", decode / "test.previous"
@@ -163,7 +163,7 @@ OPTIONS = {
     "missing_train_set": (["voc.sh", "--valid_set", "dev"], "--train_set is required"),
     "train_config_not_found": (["--train_config", "conf/nope.yaml"], "training config not found: conf/nope.yaml"),
     "inference_model_not_found": (["--stage", "6", "--stop_stage", "6", "--inference_model", "nope.pth"],
-                                  "model exp/voc_train/nope.pth not found"),
+                                  f"model exp/{TAG}/nope.pth not found"),
 }
 
 
@@ -172,7 +172,7 @@ def test_bad_options_stop_before_anything_runs(recipe, case):
     args, message = OPTIONS[case]
     root = recipe["root"]
     before = snapshot([root / "dump", root / "exp"])
-    cmd = ["./voc.sh", *args[1:]] if args[0] == "voc.sh" else ["./run.sh", "--test_sets", "test", *args]
+    cmd = ["./voc.sh", *args[1:]] if args[0] == "voc.sh" else [*RUN, *args]
     proc = run(root, cmd)
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert message in proc.stdout, proc.stdout[-3000:]
@@ -213,7 +213,7 @@ def test_chain_dir_belongs_to_one_tts(recipe, case):
     setup, args, message = CHAIN[case]
     root, voc_exp = recipe["root"], recipe["exp"]
     good = make_tts_exp(root.parent, "tts_a")
-    proc = run(root, ["./chain.sh", "--tts_exp", good, "--voc_exp", "exp/voc_train", "--stage", "1", "--stop_stage", "1"])
+    proc = run(root, ["./chain.sh", "--tts_exp", good, "--voc_exp", f"exp/{TAG}", "--stage", "1", "--stop_stage", "1"])
     assert proc.returncode == 0, proc.stdout[-3000:]
     good_dir = chain_dir(voc_exp, good)
     contract = (good_dir / "tts_feature_contract.yaml").read_text()
@@ -224,7 +224,7 @@ def test_chain_dir_belongs_to_one_tts(recipe, case):
         (good_dir / "tts_exp").write_text("/elsewhere/exp/tts_train_raw_phn\n")
     before = snapshot([voc_exp])
 
-    proc = run(root, ["./chain.sh", "--tts_exp", tts, "--voc_exp", "exp/voc_train", "--stop_stage", "1", *args])
+    proc = run(root, ["./chain.sh", "--tts_exp", tts, "--voc_exp", f"exp/{TAG}", "--stop_stage", "1", *args])
 
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert message in proc.stdout, proc.stdout[-3000:]
