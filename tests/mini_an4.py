@@ -2,18 +2,21 @@
 
 ``linked_recipe`` makes a directory whose entries link to the recipe's files, so that data/,
 dump/ and exp/ are written there and the repository stays clean. Stages 1-4 (data, audio,
-features, statistics) are the same for every test that trains or decodes: the session fixture
-``prepared_mini_an4`` (conftest.py) runs them once with ``--fast`` and ``copy_prepared`` gives each
-module its own copy (the scp files hold paths relative to the recipe directory).
+features, statistics) are the same for every test that trains or decodes, and stages 5-8 with
+``--fast`` the same for every test that checks or re-runs them: the session fixtures
+``prepared_mini_an4`` and ``trained_mini_an4`` (conftest.py) run them once per test session
+(:func:`built_once`: once for all pytest-xdist workers too) and ``copy_prepared`` gives each
+module its own copy (the recipe's files hold paths relative to the recipe directory).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Callable, Dict, Sequence
 
 import pytest
 
@@ -60,6 +63,35 @@ def prepare(parent: Path) -> Dict[str, Any]:
     proc = run_recipe(root, "--stop_stage", "4")
     expect_success(proc, "./run.sh --fast --stop_stage 4")
     return dict(root=root, output=proc.stdout)
+
+
+def train_prepared(prepared: Dict[str, Any], parent: Path) -> Dict[str, Any]:
+    """A copy of ``prepared`` run through stages 5-8 with ``--fast``: dict(root, output), the
+    output of stages 1-8."""
+    root = copy_prepared(prepared, parent)
+    proc = run_recipe(root, "--stage", "5")
+    expect_success(proc, "./run.sh --fast --stage 5 (stages 5-8)")
+    return dict(root=root, output=prepared["output"] + proc.stdout)
+
+
+def built_once(base: Path, name: str, build: Callable[[Path], Dict[str, Any]]) -> Dict[str, Any]:
+    """``build(base / name)``'s result, built once per test session and then read back.
+
+    ``base`` is the session's temporary root (shared by every pytest-xdist worker); a file lock
+    makes the other workers wait for the first one's build. The result holds ``root`` (a Path)
+    and strings.
+    """
+    from filelock import FileLock
+
+    target = base / name
+    record = base / f"{name}.json"
+    with FileLock(str(base / f"{name}.lock")):
+        if not record.is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            result = build(target)
+            record.write_text(json.dumps(dict(result, root=str(result["root"]))))
+    data = json.loads(record.read_text())
+    return dict(data, root=Path(data["root"]))
 
 
 def copy_prepared(prepared: Dict[str, Any], parent: Path, outputs: Sequence[str] = OUTPUTS) -> Path:
