@@ -70,14 +70,22 @@ def parallel_wavegan(monkeypatch):
 def tts_recipe(tmp_path_factory) -> Path:
     """voc1 (debug vocoder ``exp/voc_debug``) next to tts1 (tiny trained Tacotron 2 ``exp/tts_tiny``).
 
-    Built once per session by ``tests/tts_recipe.py`` (skips when the espnet wheel lacks the AN4
-    sample); returns the voc1 directory.
+    Built once per test session by ``tests/tts_recipe.py`` (for all pytest-xdist workers; skips
+    when the espnet wheel lacks the AN4 sample); each worker gets its own copy of both
+    directories. Returns the voc1 directory.
     """
+    import shutil
+
+    from mini_an4 import built_once
     from tts_recipe import an4_tarball, build_recipe
 
     if not an4_tarball().is_file():
         pytest.skip(f"the AN4 sample {an4_tarball()} is not in this espnet installation")
-    return build_recipe(tmp_path_factory.mktemp("chain"))
+    built = built_once(_session_root(tmp_path_factory), "tts_recipe", lambda parent: dict(root=build_recipe(parent)))
+    copy = tmp_path_factory.mktemp("chain")
+    for name in ("voc1", "tts1"):
+        shutil.copytree(built["root"].parent / name, copy / name, symlinks=True)
+    return copy / "voc1"
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +123,12 @@ def trained_mini_an4(prepared_mini_an4, tmp_path_factory) -> dict:
 
 
 def pytest_configure(config) -> None:
-    """Register the project's markers."""
+    """Register the project's markers; one torch thread per pytest-xdist worker (the workers share
+    the CPUs: torch's default of one thread per CPU in each would oversubscribe them)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
     config.addinivalue_line("markers", "slurm: needs a real SLURM (tools/slurm/setup_local_slurm.sh)")
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (pytest -m gpu; benchmarks/gpu_session.sh runs them)")
 

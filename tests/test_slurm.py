@@ -506,7 +506,7 @@ def test_recipe_cancelled_training_resumes_from_its_checkpoint(slurm_recipe):
         expect_ok(run_recipe(root, "--stage", "5", "--stop_stage", "5"), "stage 5 (slurm backend)")
     before = epochs_started(read(exp / "train.log"))
     done_before = max(before)  # epochs trained before this test (2 with the debug config)
-    max_epoch = done_before + 4
+    max_epoch = done_before + 3
     args = ["--stage", "5", "--stop_stage", "5", "--train_args", f"--max_epoch {max_epoch}"]
     out = root / "cancelled.out"
     runner = subprocess.Popen(
