@@ -76,10 +76,16 @@ def test_resume_continues_from_checkpoint(trained, synthetic_corpus, tmp_path):
     assert (resumed / "2epoch.pth").is_file()
 
 
-def test_print_config_round_trip(tmp_path, capsys):
+def test_print_config_round_trip(tmp_path, capsys, monkeypatch):
     """voc_train --print_config, then that printout given back as --config, prints the same config
     (the CLI's main in this process: ESPnet prints and exits 0)."""
     from espnet_hifigan.bin import voc_train
+    from espnet_hifigan.train.task import VocoderTask
+
+    # ESPnet's print_config(file=sys.stdout) bound the stream when it was imported: print to the
+    # stream this test captures.
+    print_to = VocoderTask.print_config.__func__
+    monkeypatch.setattr(VocoderTask, "print_config", classmethod(lambda cls: print_to(cls, file=sys.stdout)))
 
     def print_config(config: Path) -> str:
         with pytest.raises(SystemExit) as done:
