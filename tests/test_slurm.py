@@ -160,9 +160,44 @@ def start_wrapper(cmd: List[str], cwd: Path, stderr_file: Path, **extra_env: str
 
 
 # ----------------------------------------------------------------------------- cluster
+def _pytest_session_dir(path: Path) -> Optional[Path]:
+    """The ``pytest-of-<user>/pytest-<N>`` directory ``path`` lies in, if any."""
+    for parent in (path, *path.parents):
+        if re.fullmatch(r"pytest-\d+", parent.name) and parent.parent.name.startswith("pytest-of-"):
+            return parent
+    return None
+
+
+def cancel_orphaned_test_jobs(current_basetemp: Path) -> List[str]:
+    """Cancel jobs that earlier pytest sessions submitted and nobody waits for any more.
+
+    A test's job runs in that test's ``tmp_path`` (``pytest-of-<user>/pytest-<N>/...``). When that
+    pytest session was killed, its jobs stay queued or running and hold the node's CPUs, so a
+    job asking for more CPUs than are left would pend until the test times out. Jobs outside
+    pytest's temporary directories (a user's own work) are never touched.
+
+    Returns:
+        The ids of the cancelled jobs.
+    """
+    current = _pytest_session_dir(current_basetemp)
+    listing = subprocess.run(
+        ["squeue", "-h", "-o", "%A %Z"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    stale = []
+    for line in listing.stdout.splitlines():
+        job_id, _, work_dir = line.partition(" ")
+        session = _pytest_session_dir(Path(work_dir.strip())) if work_dir.strip() else None
+        if session is not None and session != current and session.parent == getattr(current, "parent", None):
+            stale.append(job_id)
+    if stale:
+        subprocess.run(["scancel", *stale], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return stale
+
+
 @pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    """A usable single-node SLURM (set up by tools/slurm/setup_local_slurm.sh)."""
+def slurm_cluster(tmp_path_factory) -> None:
+    """A usable single-node SLURM (set up by tools/slurm/setup_local_slurm.sh), with no jobs
+    left by earlier, killed test sessions."""
     if os.environ.get("ESPNET_HIFIGAN_SKIP_SLURM", "") not in ("", "0"):
         pytest.skip("ESPNET_HIFIGAN_SKIP_SLURM is set")
     check = subprocess.run([str(SETUP), "--check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -178,6 +213,9 @@ def slurm_cluster() -> None:
         pytest.skip(f"cannot set up SLURM here: {proc.stdout.strip().splitlines()[-1]}")
     if proc.returncode != 0:
         pytest.fail(f"tools/slurm/setup_local_slurm.sh failed ({proc.returncode}):\n{proc.stdout[-4000:]}")
+    cancelled = cancel_orphaned_test_jobs(tmp_path_factory.getbasetemp())
+    if cancelled:
+        print(f"cancelled SLURM jobs left by earlier test sessions: {' '.join(cancelled)}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- (a) array jobs

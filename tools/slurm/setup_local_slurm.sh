@@ -5,6 +5,8 @@
 #   (no option)  install slurmctld/slurmd/munge if missing, write /etc/slurm/slurm.conf
 #                (only if absent or written by this script), start munged, slurmctld and
 #                slurmd if they are not running, and wait until `sinfo` shows the node usable.
+#                slurmctld starts with -c (no job records from its previous run) when the
+#                config is ours: those jobs died with the daemons.
 #   --check      exit 0 if a usable SLURM answers (sinfo shows an idle/mixed/allocated node),
 #                1 otherwise; changes nothing.
 #   --stop       stop the daemons this script started (munged, slurmctld, slurmd).
@@ -207,8 +209,16 @@ fi
 
 # 4. Daemons.
 if ! running slurmctld; then
-    log "starting slurmctld"
-    slurmctld
+    if grep -qF "${marker}" "${conf}"; then
+        # Our throw-away cluster: a controller that is not running went down with its jobs
+        # (a reboot, a killed container), so start without the job records it saved then;
+        # restored, they hold CPUs for processes that no longer exist and new jobs never start.
+        log "starting slurmctld (clearing job records of its previous run)"
+        slurmctld -c
+    else
+        log "starting slurmctld"
+        slurmctld
+    fi
 fi
 if ! running slurmd; then
     log "starting slurmd"
