@@ -154,6 +154,7 @@ LONG_MODULES = (
     "test_fast_training.py",
     "test_cli.py",
     "robustness/test_checkpoints.py",
+    "robustness/test_trust_refused.py",
     "robustness/test_training_data.py",
     "test_benchmarks.py",
 )

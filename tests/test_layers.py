@@ -30,6 +30,7 @@ LOWER = {
     "evaluation": {"core", "nets"},
     "train": {"core", "contract", "nets", "formats", "evaluation"},
     "inference": {"core", "contract", "nets", "formats"},
+    "data": {"core", "contract", "nets", "formats"},
     "export": {"core", "contract", "nets", "formats", "inference"},
 }
 ALL_LAYERS = set(LOWER)

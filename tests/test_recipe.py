@@ -167,7 +167,7 @@ def test_stage8_pack_exports_writes_onnx_next_to_the_packed_model(recipe):
     names = {p.name for p in packed.iterdir()}
     assert {"model.zip", "vocoder.onnx", "export.yaml", "feature_contract.yaml"} <= names
     assert "vocoder.torchscript.pt" not in names
-    (utt, feats), = read_feats_scp(packed / "check" / "feats.scp")
+    (utt, feats), = read_feats_scp(packed / "check" / "input" / "feats.scp")
     expected = Vocoder.from_pretrained(packed / "model.zip")(feats)
     assert np.abs(OnnxVocoder(packed)(feats) - expected).max() <= 1e-4
 

@@ -604,3 +604,26 @@ def test_ljspeech_split_too_large_fails(ljspeech_mini, tmp_path):
     recipe = copy_recipe(REPO_ROOT / "egs2" / "ljspeech" / "voc1", tmp_path / "lj")
     proc = sh("local/data.sh", "--local_corpus", ljspeech_mini, "--n_dev", "20", "--n_eval", "20", cwd=recipe, check=False)
     assert proc.returncode != 0 and "cannot give" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- every core (issue 22, item 4)
+def test_num_cpus_ignores_the_thread_variables_path_sh_exports():
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_THREAD_LIMIT="1")
+    assert sh(UTILS / "num_cpus.sh", env=env).stdout.strip() == str(len(os.sched_getaffinity(0)))
+
+
+def test_local_backend_runs_jobs_at_once_with_omp_num_threads_1_exported(tmp_path):
+    """path.sh exports OMP_NUM_THREADS=1, which GNU nproc honours: run_local.sh ran one job at a
+    time on every machine. Two jobs that each wait for the other can only finish together."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 CPUs")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # Each job announces itself, then waits (up to 60 s) until the other has announced itself too.
+    job = ("touch here.JOB; for i in $(seq 600); do [ -e here.1 ] && [ -e here.2 ] && break; sleep 0.1; done; "
+           "[ -e here.1 ] && [ -e here.2 ] && echo \"met, threads $OMP_NUM_THREADS\"")
+    proc = sh(UTILS / "run_local.sh", "--num_threads", "3", "JOB=1:2", "log/meet.JOB.log", job, cwd=tmp_path, env=env,
+              check=False)
+    assert proc.returncode == 0, proc.stderr + "".join(p.read_text() for p in (tmp_path / "log").glob("*.log"))
+    for n in (1, 2):
+        log = (tmp_path / "log" / f"meet.{n}.log").read_text()
+        assert "met, threads 3" in log, log  # ran at the same time as the other; its threads set explicitly

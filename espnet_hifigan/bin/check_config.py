@@ -7,7 +7,10 @@
 5, after earlier results were removed). This CLI parses the config as ``voc_train`` does (with
 the same overrides), checks every key of those sections against the class it configures, then
 builds the model and its optimizers on the CPU. Exit status 1 with one message naming the
-config file, the section and the key.
+config file, the section and the key. Given a whole training command (``--output_dir``), it
+also makes the checks that would refuse that run (``VocoderTask.check_before_writing``: the
+training data's contract, a ``--resume`` the experiment's checkpoint cannot continue), writing
+nothing: voc.sh stage 5 runs it before it touches the experiment.
 
 Example:
     python -m espnet_hifigan.bin.check_config --config conf/hifigan_v1.yaml \\
@@ -37,8 +40,45 @@ SECTIONS = (
 )
 
 
+# Options that must be integers >= 1 when set (None: not set): 0 or less fails only in training
+# (stage 5, in train.log: a bare AssertionError of ESPnet's batch sampler) or trains nothing.
+POSITIVE_OPTIONS = (
+    "batch_size",
+    "batch_bins",
+    "valid_batch_size",
+    "valid_batch_bins",
+    "num_iters_per_epoch",
+    "max_epoch",
+    "accum_grad",
+    "log_interval",
+)
+# Options that must be integers >= 0 when set.
+NON_NEGATIVE_OPTIONS = ("num_workers",)
+
+
 class ConfigError(ValueError):
     """A training config that names unknown keys or does not build a model."""
+
+
+def check_numbers(args: argparse.Namespace, source: str, argv: Sequence[str] = ()) -> None:
+    """Raise :class:`ConfigError` for the first option of :data:`POSITIVE_OPTIONS` or
+    :data:`NON_NEGATIVE_OPTIONS` that is not an integer in its range.
+
+    Args:
+        args: The parsed options (the config's values are not type-checked by ESPnet's parser).
+        source: The config file, named in the message.
+        argv: The command line (an option given there is named as such).
+    """
+    for key in POSITIVE_OPTIONS + NON_NEGATIVE_OPTIONS:
+        value = getattr(args, key, None)
+        least = 1 if key in POSITIVE_OPTIONS else 0
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+            continue
+        given = any(a == f"--{key}" or a.startswith(f"--{key}=") for a in argv)
+        where = f"--{key} on the command line" if given else f"{source}: {key}"
+        raise ConfigError(
+            f"{where} must be an integer >= {least}, got {value!r}; fix it (nothing was trained or written)"
+        )
 
 
 def accepted_keys(cls: Callable) -> Optional[Tuple[str, ...]]:
@@ -124,10 +164,20 @@ def check_config(argv: Sequence[str]) -> argparse.Namespace:
     """
     import torch
 
+    from espnet_hifigan.contract import ContractError, load_mapping
     from espnet_hifigan.train.task import VocoderTask
 
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", default=None)
+    config_file = config.parse_known_args(list(argv))[0].config
+    if config_file is not None:
+        try:  # ESPnet's parser would raise the YAML error as a traceback
+            load_mapping(config_file)
+        except ContractError as e:
+            raise ConfigError(str(e)) from None
     args = VocoderTask.get_parser().parse_args(list(argv))
     source = args.config or "the command-line options"
+    check_numbers(args, source, argv)
     check_keys(args, source)
     build_args = argparse.Namespace(**vars(args))
     # The statistics come from stage 4; their file need not exist yet.
@@ -142,6 +192,15 @@ def check_config(argv: Sequence[str]) -> argparse.Namespace:
         if where is not None:
             raise ConfigError(f"{source}: unknown key {where} ({e}); fix or remove it") from e
         raise ConfigError(f"{source}: the model cannot be built from it: {type(e).__name__}: {e}") from e
+    if args.output_dir is not None and not args.collect_stats:
+        # A whole training command (voc.sh stage 5, before it writes run.sh or rotates train.log):
+        # every check that would refuse the run, the data and the resume, writing nothing.
+        from espnet_hifigan.train.resume import CheckpointError
+
+        try:
+            VocoderTask.check_before_writing(args)
+        except (ContractError, CheckpointError) as e:
+            raise ConfigError(str(e)) from None
     return args
 
 

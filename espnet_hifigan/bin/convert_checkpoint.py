@@ -30,6 +30,7 @@ from typing import List, Optional
 import yaml
 
 from espnet_hifigan.contract import ContractError, FeatureContract
+from espnet_hifigan.core.safety import check_outputs_not_inputs, input_files
 from espnet_hifigan.formats.espnet_layout import (
     UnsupportedConversion,
     convert_espnet_generator,
@@ -109,6 +110,8 @@ def main(cmd: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:
+        inputs = input_files(args.input, args.config, args.model_file, args.generator_params, args.feats_contract)
+        check_outputs_not_inputs([args.outpath], inputs, what="--outpath")
         vocoder = load(args)
         path = pack_loaded_vocoder(vocoder, args.outpath)
     except (ContractError, UnsupportedConversion, ValueError, KeyError, FileNotFoundError) as e:

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from espnet_hifigan.export.exporters import FORMATS, parse_formats
+from espnet_hifigan.core.safety import check_outputs_not_inputs, input_files
+from espnet_hifigan.export.exporters import FILE_NAMES, FORMATS, parse_formats
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:
         formats = parse_formats(args.formats)
+        outputs = [Path(args.outdir) / name for name in FILE_NAMES.values()]
+        check_outputs_not_inputs(outputs, input_files(args.model, args.model_file), what="--outdir")
         from espnet_hifigan.export.exporters import export_vocoder
         from espnet_hifigan.inference.vocoder import Vocoder
 

@@ -22,7 +22,8 @@ from typing import List, Optional
 
 from espnet_hifigan.contract import ContractError
 from espnet_hifigan.formats.espnet_layout import UnsupportedConversion
-from espnet_hifigan.formats.pwg import export_parallel_wavegan
+from espnet_hifigan.core.safety import check_outputs_not_inputs, input_files
+from espnet_hifigan.formats.pwg import PWG_CHECKPOINT_PATTERN, PWG_CONFIG, PWG_STATS_NPY, export_parallel_wavegan
 from espnet_hifigan.inference.vocoder import Vocoder
 
 
@@ -41,6 +42,8 @@ def main(cmd: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:
+        outputs = [args.outdir / name for name in (PWG_CONFIG, PWG_STATS_NPY, PWG_CHECKPOINT_PATTERN.format(steps=args.steps))]
+        check_outputs_not_inputs(outputs, input_files(args.model, args.model_file), what="--outdir")
         vocoder = Vocoder.from_pretrained(args.model, args.model_file)
         paths = export_parallel_wavegan(vocoder, args.outdir, args.steps)
     except (ContractError, UnsupportedConversion, ValueError, KeyError, FileNotFoundError) as e:

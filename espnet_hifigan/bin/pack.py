@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import List, Optional
 
+from espnet_hifigan.core.safety import check_outputs_not_inputs
 from espnet_hifigan.formats.packing import pack_model
 
 
@@ -24,6 +25,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s: %(message)s")
     try:
+        check_outputs_not_inputs([args.outpath], [args.train_config, args.model_file], what="--outpath")
         path = pack_model(args.train_config, args.model_file, args.outpath)
     except (FileNotFoundError, KeyError, ValueError) as e:
         logging.error(f"cannot pack {args.model_file}: {e}")

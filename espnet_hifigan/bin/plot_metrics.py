@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from espnet_hifigan.core.safety import check_outputs_not_inputs
 from espnet_hifigan.evaluation.plots import plot_metric_curves, read_metric_rows
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     metrics = None if args.metrics is None else [m.strip() for m in args.metrics.split(",") if m.strip()]
     try:
+        check_outputs_not_inputs([args.output], [args.input], what="--output")
         rows = read_metric_rows(args.input, args.set_name)
         plot_metric_curves(rows, args.output, metrics=metrics)
     except (OSError, ValueError) as e:

@@ -11,6 +11,12 @@ lines writes ``<output_dir>/wav/<utt>.wav`` and ``<output_dir>/wav.scp``, all or
 in a temporary directory and moved into place once every utterance is synthesised). Wavs are
 16-bit PCM at the TTS's sampling rate.
 
+Refused before anything is synthesised (exit 1, nothing written): a ``--text_file`` line of one
+field (``file:line`` named), and a text that is empty or has no token in the TTS's token list
+(all ``<unk>``: ``--text`` or the line named). Outputs shorter than
+:data:`~espnet_hifigan.inference.text_to_wav.SHORT_OUTPUT_FRAMES` frames (a TTS that stopped at
+once) are written, each warned about, and listed at the end.
+
 The TTS config's relative paths (token list, statistics) hold from ``--tts_recipe_dir``
 (default: two levels above ``--tts_exp``, i.e. ``egs2/<corpus>/tts1``).
 
@@ -33,8 +39,14 @@ import soundfile as sf
 import torch
 
 from espnet_hifigan.contract import ContractError
+from espnet_hifigan.core.safety import (
+    check_output_dir_not_data_dir,
+    check_outputs_not_inputs,
+    check_utt_ids,
+    input_files,
+)
 from espnet_hifigan.core.scp import read_scp, write_scp
-from espnet_hifigan.inference.text_to_wav import DEFAULT_TTS_MODEL_FILE, TextToWav
+from espnet_hifigan.inference.text_to_wav import DEFAULT_TTS_MODEL_FILE, SHORT_OUTPUT_FRAMES, TextToWav
 
 # Exit status on a contract mismatch or any unusable input.
 EXIT_ERROR = 1
@@ -79,12 +91,45 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 
 def _read_texts(text_file: Path) -> List[Tuple[str, str]]:
-    """``(utt, text)`` pairs; utterance ids become file names."""
+    """``(utt, text)`` pairs; utterance ids become file names.
+
+    Raises:
+        ValueError: a line of one field (an id without text, or a sentence without an id whose
+            first word would become the id), naming ``file:line``.
+    """
+    lines = text_file.read_text(encoding="utf-8").splitlines() if text_file.is_file() else []
+    for lineno, line in enumerate(lines, 1):
+        if len(line.split()) == 1:
+            raise ValueError(f"{text_file}:{lineno}: {line.strip()!r} is one field; expected '<utt> <text>' (an "
+                             "utterance id, then the sentence)")
     texts = list(read_scp(text_file, "text").items())
-    for utt, _ in texts:
-        if "/" in utt or utt.startswith("."):
-            raise ValueError(f"{text_file}: utterance id {utt!r} cannot be a file name (no '/', no leading '.')")
+    check_utt_ids((utt for utt, _ in texts), text_file)
     return texts
+
+
+def _check_texts(tts: TextToWav, texts: List[Tuple[str, str]], text_file: Optional[Path]) -> None:
+    """Refuse, before anything is synthesised, a text that is empty or has no token the TTS knows.
+
+    Raises:
+        ValueError: naming ``--text`` or the ``--text_file`` line and utterance.
+    """
+    for utt, text in texts:
+        problem = tts.text_problem(text)
+        if problem is not None and text_file is None:
+            raise ValueError(f"--text: {problem}; nothing written")
+        if problem is not None:
+            lineno = next(n for n, line in enumerate(text_file.read_text(encoding="utf-8").splitlines(), 1)
+                          if line.split(maxsplit=1)[:1] == [utt])
+            raise ValueError(f"{text_file}:{lineno}: utterance {utt}: {problem}; nothing written")
+
+
+def _short(utt: str, wav, tts: TextToWav, short: List[str]) -> None:
+    """Warn about (and collect) an output shorter than :data:`SHORT_OUTPUT_FRAMES` frames."""
+    frames = len(wav) // tts.vocoder.hop_length
+    if frames < SHORT_OUTPUT_FRAMES:
+        short.append(utt)
+        logging.warning(f"{utt or 'the output'}: {frames} frame(s), {len(wav) / tts.fs:.3f} s: shorter than any spoken "
+                        "word; the TTS stopped at once (attention failure? --maxlenratio/--minlenratio?)")
 
 
 def _write_wav_atomic(path: Path, wav, fs: int) -> None:
@@ -102,6 +147,14 @@ def synthesise(args: argparse.Namespace) -> int:
     if args.ngpu > 0 and not torch.cuda.is_available():
         raise RuntimeError("--ngpu > 0 but no CUDA device is visible")
     texts = [("", args.text)] if args.text is not None else _read_texts(args.text_file)
+    if args.text is not None:
+        outputs, what = [args.output], "--output"
+    else:
+        outputs = [args.output_dir / "wav.scp"] + [args.output_dir / "wav" / f"{utt}.wav" for utt, _ in texts]
+        what = "--output_dir"
+        check_output_dir_not_data_dir(args.output_dir, [args.text_file])
+    inputs = input_files(args.tts_exp, args.tts_model_file, args.vocoder) + [args.text_file, args.spembs]
+    check_outputs_not_inputs(outputs, inputs, what=what)
     kwargs = dict(maxlenratio=args.maxlenratio, minlenratio=args.minlenratio)
     if args.seed is not None:
         kwargs.update(seed=args.seed, always_fix_seed=True)
@@ -115,8 +168,11 @@ def synthesise(args: argparse.Namespace) -> int:
         **kwargs,
     )
     speaker = dict(sids=args.sids, spembs=args.spembs, lids=args.lids)
+    _check_texts(tts, texts, args.text_file)
+    short: List[str] = []
     if args.text is not None:
         wav = tts(args.text, **speaker)
+        _short("", wav, tts, short)
         _write_wav_atomic(args.output, wav, tts.fs)
         logging.info(f"wrote {args.output}: {len(wav) / tts.fs:.2f} s")
         return 1
@@ -132,6 +188,7 @@ def synthesise(args: argparse.Namespace) -> int:
                 wav = tts(text, **speaker)
             except (RuntimeError, ValueError) as e:
                 raise RuntimeError(f"{args.text_file}: utterance {utt}: {e}") from e
+            _short(utt, wav, tts, short)
             sf.write(staging / f"{utt}.wav", wav, tts.fs, subtype=WAV_SUBTYPE)
             lines.append((utt, str((output_dir / "wav" / f"{utt}.wav").resolve())))
             logging.info(f"{utt}: {len(wav) / tts.fs:.2f} s")
@@ -145,6 +202,9 @@ def synthesise(args: argparse.Namespace) -> int:
             output_dir.rmdir()  # a failure leaves no trace
     write_scp(output_dir / "wav.scp", lines)
     logging.info(f"wrote {len(lines)} wavs to {output_dir / 'wav'} and {output_dir / 'wav.scp'}")
+    if short:
+        logging.warning(f"{len(short)} of {len(lines)} outputs are shorter than {SHORT_OUTPUT_FRAMES} frames: "
+                        f"{' '.join(short)}")
     return len(lines)
 
 

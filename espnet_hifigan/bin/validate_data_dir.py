@@ -7,7 +7,9 @@ Checks ``wav.scp``, ``utt2spk``, ``spk2utt`` and, when present, ``segments`` and
 * ids are unique and sorted in C-locale (byte) order, as Kaldi tools require;
 * utterances agree across files (``utt2spk`` vs ``wav.scp`` or ``segments`` vs ``text``);
 * ``spk2utt`` is exactly the inverse of ``utt2spk``;
-* ``segments`` times are numbers with ``0 <= start < end`` and name recordings of ``wav.scp``;
+* ``segments`` times are numbers with ``0 <= start < end`` and name recordings of ``wav.scp``
+  (an optional 5th field is Kaldi's 0-based channel);
+* utterance ids can be file names (no path: ``../x``, ``spk/utt``; not too long);
 * audio files named in ``wav.scp`` exist (pipe commands ``... |`` are not run).
 
 Each problem is reported as ``FILE:LINE: message``; the exit status is 1 if there is any.
@@ -21,211 +23,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Optional, Sequence
 
-REQUIRED_FILES = ("wav.scp", "utt2spk", "spk2utt")
+from espnet_hifigan.data.validation import validate_data_dir
+
 DEFAULT_MAX_ERRORS = 20
-
-
-@dataclass
-class Table:
-    """A Kaldi table file read as ``key -> (line number, rest of the line)``."""
-
-    path: Path
-    entries: Dict[str, "Entry"] = field(default_factory=dict)
-    keys: List[str] = field(default_factory=list)
-
-
-@dataclass
-class Entry:
-    """One line of a table."""
-
-    lineno: int
-    value: str
-
-
-class Report:
-    """Collects ``FILE:LINE: message`` errors."""
-
-    def __init__(self) -> None:
-        self.errors: List[str] = []
-
-    def add(self, path: Path, lineno: Optional[int], message: str) -> None:
-        """Record an error at ``path:lineno``."""
-        where = f"{path}:{lineno}" if lineno is not None else f"{path}"
-        self.errors.append(f"{where}: {message}")
-
-
-def read_table(path: Path, report: Report, min_fields: int, max_fields: Optional[int]) -> Table:
-    """Read a table, reporting format errors.
-
-    Args:
-        path: File to read.
-        report: Error sink.
-        min_fields: Fewest whitespace-separated fields a line may have (key included).
-        max_fields: Most fields a line may have; ``None`` for any number.
-
-    Returns:
-        The table (lines with errors are skipped).
-    """
-    table = Table(path=path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        report.add(path, None, f"cannot read: {e.strerror}")
-        return table
-    if not raw:
-        report.add(path, None, "file is empty")
-        return table
-    lines = raw.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()  # the file ends with a newline
-    previous: Optional[bytes] = None
-    for lineno, line in enumerate(lines, start=1):
-        if line.endswith(b"\r"):
-            report.add(path, lineno, "line ends with CR (Windows line ending); convert with dos2unix")
-            line = line[:-1]
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            report.add(path, lineno, f"not valid UTF-8 ({e.reason} at byte {e.start})")
-            continue
-        fields = text.split()
-        if not fields:
-            report.add(path, lineno, "empty line")
-            continue
-        if len(fields) < min_fields or (max_fields is not None and len(fields) > max_fields):
-            expected = (
-                f"{min_fields}" if max_fields == min_fields else f"at least {min_fields}"
-            )
-            report.add(path, lineno, f"expected {expected} fields, got {len(fields)}: {text!r}")
-            continue
-        key = fields[0]
-        if text[0].isspace():
-            report.add(path, lineno, "line starts with whitespace")
-        if key in table.entries:
-            first = table.entries[key].lineno
-            report.add(path, lineno, f"duplicate id {key!r} (first at line {first})")
-            continue
-        encoded = key.encode("utf-8")
-        if previous is not None and encoded < previous:
-            report.add(
-                path,
-                lineno,
-                f"not sorted: {key!r} comes after {previous.decode('utf-8')!r} "
-                "(sort with LC_ALL=C sort)",
-            )
-        previous = encoded
-        value = text.split(maxsplit=1)[1] if len(fields) > 1 else ""
-        table.entries[key] = Entry(lineno=lineno, value=value.strip())
-        table.keys.append(key)
-    return table
-
-
-def compare_keys(a: Table, b: Table, report: Report, what: str) -> None:
-    """Report ids present in one table and missing from the other."""
-    for key in a.keys:
-        if key not in b.entries:
-            report.add(a.path, a.entries[key].lineno, f"{what} {key!r} is missing from {b.path}")
-    for key in b.keys:
-        if key not in a.entries:
-            report.add(b.path, b.entries[key].lineno, f"{what} {key!r} is missing from {a.path}")
-
-
-def check_wav_paths(wav_scp: Table, report: Report) -> None:
-    """Report audio files of ``wav.scp`` that do not exist (pipe commands are skipped)."""
-    for key in wav_scp.keys:
-        entry = wav_scp.entries[key]
-        if entry.value.endswith("|"):
-            continue
-        if not Path(entry.value).is_file():
-            report.add(wav_scp.path, entry.lineno, f"audio file of {key!r} not found: {entry.value}")
-
-
-def check_segments(segments: Table, wav_scp: Table, report: Report) -> None:
-    """Report malformed segments and segments of unknown recordings."""
-    for key in segments.keys:
-        entry = segments.entries[key]
-        recording, start_s, end_s = entry.value.split()
-        if recording not in wav_scp.entries:
-            report.add(segments.path, entry.lineno, f"recording {recording!r} is not in {wav_scp.path}")
-        try:
-            start, end = float(start_s), float(end_s)
-        except ValueError:
-            report.add(segments.path, entry.lineno, f"start/end are not numbers: {start_s!r} {end_s!r}")
-            continue
-        if not 0.0 <= start < end:
-            report.add(segments.path, entry.lineno, f"need 0 <= start < end, got {start} {end}")
-
-
-def check_speakers(utt2spk: Table, spk2utt: Table, report: Report) -> None:
-    """Report any difference between ``spk2utt`` and the inverse of ``utt2spk``."""
-    expected: Dict[str, List[str]] = {}
-    for utt in utt2spk.keys:
-        expected.setdefault(utt2spk.entries[utt].value, []).append(utt)
-    for spk in spk2utt.keys:
-        entry = spk2utt.entries[spk]
-        listed = entry.value.split()
-        if spk not in expected:
-            report.add(spk2utt.path, entry.lineno, f"speaker {spk!r} has no utterance in {utt2spk.path}")
-            continue
-        if sorted(listed) != sorted(expected[spk]):
-            extra = sorted(set(listed) - set(expected[spk]))
-            missing = sorted(set(expected[spk]) - set(listed))
-            report.add(
-                spk2utt.path,
-                entry.lineno,
-                f"speaker {spk!r} disagrees with {utt2spk.path}: "
-                f"extra {extra[:5]}, missing {missing[:5]} (rebuild with utils/utt2spk_to_spk2utt.sh)",
-            )
-    for spk in expected:
-        if spk not in spk2utt.entries:
-            first = utt2spk.entries[expected[spk][0]].lineno
-            report.add(utt2spk.path, first, f"speaker {spk!r} is missing from {spk2utt.path}")
-
-
-def validate_data_dir(data_dir: Path, check_files: bool = True) -> List[str]:
-    """Validate a data directory.
-
-    Args:
-        data_dir: Kaldi-style data directory.
-        check_files: Whether to check that audio files of ``wav.scp`` exist.
-
-    Returns:
-        The errors found (``FILE:LINE: message``); empty when the directory is valid.
-    """
-    report = Report()
-    if not data_dir.is_dir():
-        report.add(data_dir, None, "data directory does not exist")
-        return report.errors
-    for name in REQUIRED_FILES:
-        if not (data_dir / name).is_file():
-            report.add(data_dir / name, None, "required file is missing")
-    if report.errors:
-        return report.errors
-    wav_scp = read_table(data_dir / "wav.scp", report, min_fields=2, max_fields=None)
-    utt2spk = read_table(data_dir / "utt2spk", report, min_fields=2, max_fields=2)
-    spk2utt = read_table(data_dir / "spk2utt", report, min_fields=2, max_fields=None)
-    for key in utt2spk.keys:
-        if "/" in key:
-            report.add(utt2spk.path, utt2spk.entries[key].lineno, f"utterance id {key!r} contains '/'")
-    segments_path = data_dir / "segments"
-    if segments_path.is_file():
-        segments = read_table(segments_path, report, min_fields=4, max_fields=4)
-        compare_keys(utt2spk, segments, report, "utterance")
-        check_segments(segments, wav_scp, report)
-    else:
-        compare_keys(utt2spk, wav_scp, report, "utterance")
-    text_path = data_dir / "text"
-    if text_path.is_file():
-        text = read_table(text_path, report, min_fields=1, max_fields=None)
-        compare_keys(utt2spk, text, report, "utterance")
-    check_speakers(utt2spk, spk2utt, report)
-    if check_files:
-        check_wav_paths(wav_scp, report)
-    return report.errors
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,8 @@ utterances' per-bin mean with its own (``--check_feats_stats``): a wrong log bas
 features stop decoding with the numbers shown.
 
 Bad input stops decoding with one line naming the utterance (exit 1, nothing written): a repeated
-utterance id, features with no frames or NaN/Inf values, audio with NaN/Inf samples;
+utterance id, an id that cannot be a file name (``../x``, ``/abs/x``, ``spk/utt``, too long), an
+``--output_dir`` whose outputs would overwrite an input (its ``wav.scp``, audio, model), features with no frames or NaN/Inf values, audio with NaN/Inf samples;
 ``--skip_bad_utts true`` skips such utterances instead (listed in the log and in
 ``timing.json``'s ``skipped``).
 """
@@ -35,7 +36,7 @@ import tempfile
 import time
 from itertools import chain, islice
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -43,7 +44,14 @@ import torch
 from espnet2.utils.types import str2bool
 
 from espnet_hifigan.contract import ContractError, load_contract_for_scp
+from espnet_hifigan.core.fileio import remove_unlisted
+from espnet_hifigan.core.safety import (
+    check_output_dir_not_data_dir,
+    check_outputs_not_inputs,
+    check_utt_ids,
+)
 from espnet_hifigan.core.scp import read_feats_scp, read_key_file, read_scp, write_scp
+from espnet_hifigan.data.audio import read_audio
 from espnet_hifigan.inference.batching import (
     CPU_BATCH_FRAMES,
     GPU_BATCH_FRAMES,
@@ -100,7 +108,8 @@ def get_parser() -> argparse.ArgumentParser:
         "--skip_bad_utts",
         type=str2bool,
         default=False,
-        help="true: skip (and list) utterances with no frames or NaN/Inf values; false: stop on the first",
+        help="true: skip (and list) utterances with no frames, NaN/Inf values or too few samples; "
+        "false: stop on the first",
     )
     parser.add_argument("--key_file", default=None, help="Decode only the utterances listed (first column)")
     parser.add_argument("--output_dir", required=True, help="Where wav/, wav.scp and timing.json go")
@@ -188,15 +197,16 @@ def _wav_items(wav_scp: str, vocoder: Vocoder, keys: Optional[set]) -> Iterator[
             utt, path = line.strip().split(maxsplit=1)
             if keys is not None and utt not in keys:
                 continue
-            try:
-                wav, fs = sf.read(path, dtype="float32", always_2d=False)
+            try:  # the one wav.scp reader: files and Kaldi's extended filenames ("cmd |")
+                data, fs = read_audio(path)
             except Exception as e:  # noqa: BLE001 - re-raised with the utterance named
                 raise ValueError(f"{wav_scp}:{lineno}: cannot read audio of {utt} from {path}: {e}") from e
-            if wav.ndim != 1:
-                raise ValueError(f"{wav_scp}:{lineno}: {utt} has {wav.shape[1]} channels; expected mono")
+            if data.shape[1] != 1:
+                raise ValueError(f"{wav_scp}:{lineno}: {utt} has {data.shape[1]} channels; expected mono")
+            wav = data[:, 0]
             if fs != vocoder.fs:
                 raise ValueError(f"{wav_scp}:{lineno}: {utt} is sampled at {fs} Hz; the vocoder expects {vocoder.fs} Hz")
-            problem = audio_problem(wav)
+            problem = audio_problem(wav, vocoder.feats_extract.min_samples)
             yield utt, None if problem else vocoder.features(wav), problem
 
 
@@ -228,11 +238,44 @@ def _batches(items: List[Tuple[str, np.ndarray]], budget: int) -> Iterator[List[
         yield [items[i] for i in batch]
 
 
+def check_paths(args: argparse.Namespace, ids: Dict[str, str]) -> None:
+    """Refuse ids that cannot be file names and outputs that would overwrite an input.
+
+    Args:
+        args: The options.
+        ids: The input scp, utterance id -> value.
+
+    Raises:
+        ValueError: naming the utterance id, or the output and the input it would overwrite.
+    """
+    scp = args.feats_scp or args.wav_scp
+    check_utt_ids(ids, scp)
+    output_dir = Path(args.output_dir)
+    audio = [] if args.feats_scp else [Path(v) for v in ids.values() if not v.rstrip().endswith("|")]
+    inputs = [scp, args.origin_scp, args.key_file, args.feats_contract, args.model_file, args.train_config, *audio]
+    check_output_dir_not_data_dir(output_dir, [scp, args.origin_scp])
+    check_outputs_not_inputs([output_dir / "wav.scp", output_dir / "timing.json"], inputs, what="--output_dir")
+    # wav/ is replaced (stale wavs removed): never the audio directory, nor holding an input.
+    wavs = [output_dir / "wav"] + [output_dir / "wav" / f"{utt}.wav" for utt in ids]
+    check_outputs_not_inputs(wavs, inputs, {path.parent for path in audio}, "--output_dir")
+
+
 def decode(args: argparse.Namespace) -> dict:
     """Decode every utterance; return the timing summary."""
     device = "cuda" if args.ngpu > 0 else "cpu"
     if args.ngpu > 0 and not torch.cuda.is_available():
         raise RuntimeError("--ngpu > 0 but no CUDA device is visible")
+    keys = read_key_file(args.key_file)
+    scp = args.feats_scp or args.wav_scp
+    # Checked before any output exists: repeated ids (also across the jobs split from --origin_scp),
+    # ids that cannot be file names, outputs over inputs, a key file matching nothing and a contract
+    # mismatch write nothing.
+    ids = read_scp(scp, "feats" if args.feats_scp else "wav")
+    if args.origin_scp is not None:
+        read_scp(args.origin_scp, "feats")
+    check_paths(args, ids)
+    if keys is not None and not keys & set(ids):
+        raise ValueError(f"--key_file {args.key_file} matches none of the {len(ids)} utterances of {scp}")
     vocoder = Vocoder.from_pretrained(
         args.train_config or args.model_file,
         None if args.train_config is None else args.model_file,
@@ -241,15 +284,6 @@ def decode(args: argparse.Namespace) -> dict:
         compile=args.compile,
         fft=args.fft_convs,
     )
-    keys = read_key_file(args.key_file)
-    scp = args.feats_scp or args.wav_scp
-    # Checked before any output exists: repeated ids (also across the jobs split from --origin_scp),
-    # a key file matching nothing and a contract mismatch write nothing.
-    ids = read_scp(scp, "feats" if args.feats_scp else "wav")
-    if args.origin_scp is not None:
-        read_scp(args.origin_scp, "feats")
-    if keys is not None and not keys & set(ids):
-        raise ValueError(f"--key_file {args.key_file} matches none of the {len(ids)} utterances of {scp}")
     skipped: List[str] = []
     if args.feats_scp:
         origin = args.origin_scp or args.feats_scp
@@ -277,6 +311,7 @@ def decode(args: argparse.Namespace) -> dict:
     dtype = DTYPES[dtype_name]
 
     output_dir = Path(args.output_dir)
+    created = not output_dir.exists()
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".decode_", dir=output_dir))
     try:
@@ -314,6 +349,11 @@ def decode(args: argparse.Namespace) -> dict:
         wav_dir.mkdir(exist_ok=True)
         for path in staging.iterdir():
             path.replace(wav_dir / path.name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(output_dir.iterdir()):
+            output_dir.rmdir()  # a failed run into a new directory leaves no trace
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     device_name = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
@@ -334,6 +374,10 @@ def decode(args: argparse.Namespace) -> dict:
     position = {utt: i for i, utt in enumerate(ids)}  # wav.scp in the order of the input scp
     write_scp(output_dir / "wav.scp", sorted(lines, key=lambda line: position[line[0]]))
     (output_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
+    # The new results are complete: wavs of an earlier decode that wav.scp no longer lists go.
+    stale = remove_unlisted(output_dir / "wav", {f"{utt}.wav" for utt, _ in lines})
+    if stale:
+        logging.info(f"removed {len(stale)} wav(s) of an earlier decode that {output_dir}/wav.scp no longer lists")
     logging.info(
         f"decoded {len(lines)} utterances, {audio_sec:.2f} s of audio in {compute_sec:.2f} s: "
         f"RTF {timing['rtf']:.4f} ({1 / timing['rtf']:.1f}x real time) on {device_name}"

@@ -46,6 +46,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from espnet_hifigan.core.safety import check_outputs_not_inputs
 from espnet_hifigan.core.scp import ScpError, read_scp
 from espnet_hifigan.evaluation.metrics.registry import (
     DEFAULT_METRICS,
@@ -270,6 +271,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the scorer; return the exit status (0 on success, 1 on bad input)."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    outputs = [args.output_dir / name for name in ("per_utt.tsv", "summary.md", "summary.json", "spectrograms")]
+    try:
+        check_outputs_not_inputs(
+            outputs + ([args.results_md] if args.results_md else []), [args.ref_scp, args.gen_scp, args.mel_conf],
+            what="output",
+        )
+    except ValueError as e:
+        logger.error(str(e))
+        return 1
     try:
         run(args)
     except (ScoringError, ScpError) as e:

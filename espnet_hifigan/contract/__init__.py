@@ -19,7 +19,7 @@ experiment) is in :mod:`espnet_hifigan.train`. This layer imports only :mod:`esp
 (torch and ESPnet only inside the functions that convert tensors). The names below are the public API.
 """
 
-from espnet_hifigan.contract.base import ContractError, load_mapping
+from espnet_hifigan.contract.base import ContractError, load_mapping, parse_mapping
 from espnet_hifigan.contract.convert import FeatureConversion, reconcile
 from espnet_hifigan.contract.discovery import (
     discover_contract,
@@ -55,6 +55,7 @@ __all__ = [
     "load_contract_for_scp",
     "load_mapping",
     "load_target_contract",
+    "parse_mapping",
     "pick_tts_feats",
     "reconcile",
     "vocoder_normalization",

@@ -20,9 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-import yaml
-
-from espnet_hifigan.contract.base import ContractError
+from espnet_hifigan.contract.base import ContractError, parse_mapping
 from espnet_hifigan.contract.normalization import Normalization
 from espnet_hifigan.core.fileio import PathLike, resolve_relative
 
@@ -191,9 +189,13 @@ def packed_member(path: PathLike) -> Tuple[str, Dict[str, Any], str]:
     Raises:
         ContractError: a zip that is not a packed model.
     """
-    with zipfile.ZipFile(path) as zf:
-        names = set(zf.namelist())
-        for kind, member in (("contract", PACK_CONTRACT), ("config", PACK_CONFIG)):
-            if member in names:
-                return kind, yaml.safe_load(zf.read(member)), f"{path}:{member}"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            for kind, member in (("contract", PACK_CONTRACT), ("config", PACK_CONFIG)):
+                if member in names:
+                    source = f"{path}:{member}"
+                    return kind, parse_mapping(zf.read(member).decode("utf-8", "replace"), source), source
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ContractError(f"{path} is a truncated or corrupt zip archive ({e}): copy or pack it again") from None
     raise ContractError(f"{path} is a zip without {PACK_CONTRACT} or {PACK_CONFIG}")

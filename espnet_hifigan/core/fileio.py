@@ -1,5 +1,6 @@
 """File handling every layer uses: writes that never leave a half-written file behind, the
-SHA-256 of a file, and finding a relative path under several anchors."""
+SHA-256 of a file, finding a relative path under several anchors, and removing the files of an
+output directory that its new list no longer names."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import errno
 import hashlib
 import os
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Union
+from typing import BinaryIO, Callable, Iterable, List, Union
 
 PathLike = Union[str, Path]
 
@@ -99,6 +100,34 @@ def write_atomic(path: Union[str, Path], write: Callable[[BinaryIO], None]) -> P
         raise
     fsync_dir(path.parent)
     return path
+
+
+def remove_unlisted(directory: PathLike, keep: Iterable[str], suffix: str = ".wav") -> List[str]:
+    """Remove the ``*<suffix>`` files directly in ``directory`` whose names are not in ``keep``.
+
+    For an output directory written again with fewer files (a subset decoded into a used
+    directory): call it once the new list (``wav.scp``) is complete and its files are in place, so
+    that no file it does not name is left next to it. Only files (or links) ending in ``suffix``
+    directly in ``directory`` go; subdirectories and other files stay.
+
+    Args:
+        directory: The directory (nothing happens when it does not exist).
+        keep: The file names to keep.
+        suffix: The suffix of the files that may go.
+
+    Returns:
+        The names removed, sorted.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    keep = set(keep)
+    removed = []
+    for path in sorted(directory.iterdir()):
+        if path.name.endswith(suffix) and path.name not in keep and (path.is_symlink() or path.is_file()):
+            path.unlink()
+            removed.append(path.name)
+    return removed
 
 
 def fsync_dir(directory: Union[str, Path]) -> None:

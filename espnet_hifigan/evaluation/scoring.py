@@ -21,6 +21,8 @@ from espnet_hifigan.evaluation.metrics.registry import METRICS, ScoreOptions, sc
 from espnet_hifigan.evaluation.metrics.signal import resample
 
 logger = logging.getLogger("voc_score")
+# How many utterances a warning about an undefined metric lists.
+MAX_UNDEFINED_SHOWN = 10
 
 
 class ScoringError(Exception):
@@ -182,5 +184,11 @@ def summarize(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
             description=spec.description,
         )
         if finite.size < values.size:
-            logger.warning(f"{name}: undefined for {values.size - finite.size} utterance(s), excluded")
+            undefined = [utt for utt, value in zip(results, values) if not np.isfinite(value)]
+            shown = ", ".join(undefined[:MAX_UNDEFINED_SHOWN])
+            more = f", ... ({len(undefined)} in all)" if len(undefined) > MAX_UNDEFINED_SHOWN else ""
+            logger.warning(
+                f"{name}: undefined for {len(undefined)} utterance(s), left out of its mean and shown as "
+                f"missing (nan in per_utt.tsv): {shown}{more}"
+            )
     return out

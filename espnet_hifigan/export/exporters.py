@@ -46,6 +46,7 @@ from espnet_hifigan.export.onnx_vocoder import (
     OUTPUT_NAME,
     OnnxVocoder,
 )
+from espnet_hifigan.inference.input_checks import feature_problem, torch_ready
 from espnet_hifigan.inference.vocoder import Vocoder
 from espnet_hifigan.nets.generator import HiFiGANGenerator
 
@@ -306,9 +307,12 @@ class ExportedVocoder:
             raise ValueError(f"--dtype other than float32 needs --backend pytorch (backend {self.backend})")
         if contract is not None:
             feats = self.vocoder.conversion_from(contract)(np.asarray(feats))
-        feats = np.asarray(feats, dtype=np.float32)
+        feats = torch_ready(np.asarray(feats))
         if feats.ndim != 2 or feats.shape[1] != self.n_mels:
             raise ValueError(f"expected features of shape (frames, {self.n_mels}), got {feats.shape}")
+        problem = feature_problem(feats)
+        if problem is not None:
+            raise ValueError(f"{problem}: cannot synthesise them")
         if self.backend == "onnxruntime":
             return self._onnx(feats)
         mel = torch.from_numpy(feats).unsqueeze(0).to(self.device)

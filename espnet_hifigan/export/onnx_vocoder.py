@@ -21,6 +21,7 @@ import yaml
 
 from espnet_hifigan.contract import FeatureContract, FeatureConversion, reconcile
 from espnet_hifigan.core.fileio import PathLike
+from espnet_hifigan.inference.input_checks import feature_problem  # numpy only, as this module
 
 EXPORT_VERSION = 1
 # Sidecars written next to the exported models.
@@ -124,7 +125,8 @@ class OnnxVocoder:
             Waveform (frames * hop_length,) float32 in [-1, 1].
 
         Raises:
-            ValueError: the shape is not (frames, n_mels).
+            ValueError: the shape is not (frames, n_mels), or the features hold NaN/Inf (as
+                ``Vocoder`` refuses them: :func:`~espnet_hifigan.inference.input_checks.feature_problem`).
             ContractMismatch: ``contract`` differs in a non-normalisation field.
         """
         mel = np.asarray(mel)
@@ -132,6 +134,9 @@ class OnnxVocoder:
             mel = mel[0]
         if mel.ndim != 2 or mel.shape[1] != self.n_mels or mel.shape[0] == 0:
             raise ValueError(f"expected features of shape (frames, {self.n_mels}), got {mel.shape}")
+        problem = feature_problem(mel)
+        if problem is not None:
+            raise ValueError(f"{problem}: cannot synthesise them")
         if contract is not None:
             mel = self.conversion_from(contract)(mel)
         return self.run(mel[None])[0]

@@ -13,8 +13,9 @@ import hashlib
 import io
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import yaml
@@ -24,10 +25,12 @@ from espnet_hifigan.contract import (
     FeatureContract,
     Normalization,
     load_mapping,
+    parse_mapping,
 )
 from espnet_hifigan.contract.foreign import PACK_CONFIG, PACK_CONTRACT
 from espnet_hifigan.core.fileio import PathLike
-from espnet_hifigan.formats.weights import load_state_dict
+from espnet_hifigan.formats.checkpoint_origin import check_checkpoint_origin
+from espnet_hifigan.formats.weights import ModelFileError, load_state_dict
 from espnet_hifigan.nets.mvn import STATS_FILE, stats_npz_bytes
 
 if TYPE_CHECKING:
@@ -37,23 +40,83 @@ PACK_MODEL = "model.pth"
 PACK_STATS = STATS_FILE
 # State-dict prefixes an inference-only model keeps.
 INFERENCE_PREFIXES = ("generator.", "normalize.")
+# What to do with a broken packed model.
+REPACK = "copy it again, or pack it again (voc.sh stage 8: python -m espnet_hifigan.bin.pack)"
+# How many members of a zip a message lists.
+MAX_MEMBERS_SHOWN = 6
+
+
+def _members_text(names: List[str]) -> str:
+    shown = ", ".join(names[:MAX_MEMBERS_SHOWN]) or "nothing"
+    return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_MEMBERS_SHOWN else "")
+
+
+def _zip_members(path: Path) -> List[str]:
+    """The members of a zip, or :class:`ModelFileError` naming a truncated or corrupt one."""
+    try:
+        if not zipfile.is_zipfile(path):
+            raise zipfile.BadZipFile("no end-of-archive record")
+        with zipfile.ZipFile(path) as zf:
+            return zf.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ModelFileError(f"{path} is a truncated or corrupt zip archive ({e}): {REPACK}") from None
 
 
 def is_packed(path: PathLike) -> bool:
-    """A packed model: a zip with our config inside (torch checkpoints are zips too)."""
+    """A packed model: a zip with our config inside (torch checkpoints are zips too).
+
+    Raises:
+        ModelFileError: a file that starts as a zip but is truncated or corrupt, or a ``.zip``
+            that holds neither a packed model's config nor a PyTorch checkpoint (the message
+            names the file and lists the members it has and needs).
+    """
     path = Path(path)
-    if path.suffix == ".pkl" or not zipfile.is_zipfile(path):
+    if path.suffix == ".pkl" or not path.is_file():
         return False
-    with zipfile.ZipFile(path) as zf:
-        return PACK_CONFIG in zf.namelist()
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return False  # not a zip: the caller says what it is
+    names = _zip_members(path)
+    if PACK_CONFIG in names:
+        return True
+    torch_checkpoint = any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
+    if path.suffix == ".zip" and not torch_checkpoint:
+        raise ModelFileError(
+            f"{path} is a zip without {PACK_CONFIG}, not a packed model: it holds {_members_text(names)}; a packed "
+            f"model holds {PACK_CONFIG}, {PACK_MODEL} and {PACK_CONTRACT}: {REPACK}"
+        )
+    return False
 
 
 def read_packed(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], Optional[Normalization]]:
-    """Config, state dict and the vocoder's own normalisation of a packed model."""
-    with zipfile.ZipFile(path) as zf:
-        config = yaml.safe_load(zf.read(PACK_CONFIG))
-        state = load_state_dict(f"{path}:{PACK_MODEL}", "packed model", data=zf.read(PACK_MODEL))
-        contract = yaml.safe_load(zf.read(PACK_CONTRACT)) if PACK_CONTRACT in zf.namelist() else {}
+    """Config, state dict and the vocoder's own normalisation of a packed model.
+
+    Raises:
+        ModelFileError: a member is missing (the message lists those it has and needs) or corrupt.
+        ContractError: its config or contract is not valid YAML (line and column named).
+    """
+    path = Path(path)
+    names = _zip_members(path)
+    missing = [m for m in (PACK_CONFIG, PACK_MODEL) if m not in names]
+    if missing:
+        raise ModelFileError(
+            f"packed model {path} has no {' and no '.join(missing)}: it holds {_members_text(names)}; a packed "
+            f"model holds {PACK_CONFIG}, {PACK_MODEL} and {PACK_CONTRACT}: {REPACK}"
+        )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {m: zf.read(m) for m in (PACK_CONFIG, PACK_MODEL, PACK_CONTRACT) if m in names}
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
+        raise ModelFileError(f"packed model {path} is corrupt ({e}): {REPACK}") from None
+    texts = {}
+    for member in (PACK_CONFIG, PACK_CONTRACT):
+        try:
+            texts[member] = members[member].decode("utf-8") if member in members else None
+        except UnicodeDecodeError as e:
+            raise ModelFileError(f"packed model {path}: {member} is not UTF-8 text ({e}): {REPACK}") from None
+    config = parse_mapping(texts[PACK_CONFIG], f"{path}:{PACK_CONFIG}")
+    state = load_state_dict(f"{path}:{PACK_MODEL}", "packed model", data=members[PACK_MODEL])
+    contract = {} if texts[PACK_CONTRACT] is None else parse_mapping(texts[PACK_CONTRACT], f"{path}:{PACK_CONTRACT}")
     norm = contract.get(VOCODER_NORMALIZE_KEY)
     return config, state, None if norm is None else Normalization.from_dict(norm)
 
@@ -121,6 +184,8 @@ def pack_model(train_config: PathLike, model_file: PathLike, outpath: PathLike) 
     """
     config = load_mapping(train_config)
     state = load_state_dict(model_file)
+    # A checkpoint of another experiment (other statistics or features) is refused, with a table.
+    check_checkpoint_origin(config, state, model_file, train_config)
     stats_bytes = None
     if config.get("normalize") is not None:
         stats_file = Path(config["normalize_conf"]["stats_file"])

@@ -91,8 +91,22 @@ def load_weights(path: PathLike, role: str = "model file", data: Optional[bytes]
         reason = next((line.strip() for line in str(e).splitlines() if line.strip() and "Weights only" not in line), "")
         raise ModelFileError(f"{role} {path} is not a readable PyTorch checkpoint ({reason[:80]}): {EXPECTED}") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as e:
+        if data is None and _is_packed_zip(path):
+            raise ModelFileError(
+                f"{role} {path} is a packed model (a zip with config.yaml and model.pth), not a checkpoint: pass "
+                "it alone (--model_file model.zip, without --train_config)"
+            ) from None
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelFileError(f"{role} {path} is not a readable PyTorch checkpoint ({reason}): {EXPECTED}") from None
+
+
+def _is_packed_zip(path: Path) -> bool:
+    """Whether ``path`` is a readable zip holding a packed model's config.yaml and model.pth."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return {"config.yaml", "model.pth"} <= set(zf.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 def load_state_dict(path: PathLike, role: str = "model file", data: Optional[bytes] = None) -> Dict[str, torch.Tensor]:

@@ -1,15 +1,21 @@
 """Checks of decoding input that no contract can make: broken utterances and gross feature mismatches.
 
 * :func:`feature_problem` / :func:`audio_problem`: an utterance that cannot be synthesised
-  (no frames, NaN/Inf values), which would otherwise give a convolution error or a full-scale burst.
+  (no frames, NaN/Inf values, audio too short to frame), which would otherwise give a convolution or
+  padding error or a full-scale burst.
 * :func:`check_feature_statistics`: the input's per-bin mean against the vocoder's own GlobalMVN
   statistics, catching features that are not what their contract (or the user) says they are.
+* :func:`torch_ready`: features as float32 that torch can share without a copy or a warning.
+
+Every synthesis entry point (``Vocoder``, its stream, ``OnnxVocoder``, ``ExportedVocoder``) refuses
+input by :func:`feature_problem`. This module imports neither torch nor ESPnet: the onnxruntime
+vocoder, which must run with numpy and onnxruntime alone, imports it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -39,10 +45,28 @@ def feature_problem(feats: np.ndarray) -> Optional[str]:
     return None
 
 
-def audio_problem(wav: np.ndarray) -> Optional[str]:
-    """Why a waveform cannot be copy-synthesised, or ``None`` when it can."""
+def torch_ready(feats: Any) -> Any:
+    """``feats`` as torch can wrap them: a numpy array as writable float32, anything else unchanged.
+
+    Only read-only arrays (kaldiio's views of an ark, ``np.frombuffer``) or other dtypes are copied;
+    a writable float32 array is returned as is. Torch warns on read-only memory ("The given NumPy
+    array is not writable") because its tensors would share it.
+    """
+    return np.require(feats, np.float32, ["W"]) if isinstance(feats, np.ndarray) else feats
+
+
+def audio_problem(wav: np.ndarray, min_samples: int = 1) -> Optional[str]:
+    """Why a waveform cannot be copy-synthesised, or ``None`` when it can.
+
+    Args:
+        wav: The waveform.
+        min_samples: Fewest samples its features can be computed from (the feature extractor's
+            ``min_samples``: reflect padding needs more samples than it pads).
+    """
     if wav.size == 0:
         return "audio has no samples"
+    if wav.size < min_samples:
+        return f"audio too short: {wav.size} samples, need at least {min_samples} for its features"
     bad = int(wav.size - np.count_nonzero(np.isfinite(wav)))
     if bad:
         return f"audio holds {bad} NaN/Inf samples"

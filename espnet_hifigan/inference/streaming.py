@@ -11,6 +11,10 @@ samples of those frames are kept. At the first frame and after the last (the str
 window ends where the utterance ends, so the generator's own zero padding is what offline
 synthesis sees; elsewhere the context frames stand where the zeros would be. The concatenated
 chunks therefore equal :meth:`Vocoder.__call__` on the whole utterance (up to float rounding).
+
+The same path bounds the memory of long utterances: :class:`Vocoder` synthesises any utterance
+longer than ``long_frames`` (default :data:`LONG_FRAMES`) :data:`LONG_FRAMES` frames at a time with
+:func:`generate_in_chunks`, so its memory no longer grows with the utterance's length.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from espnet_hifigan.inference.input_checks import feature_problem, torch_ready
 from espnet_hifigan.nets.generator import HiFiGANGenerator, ResBlock1, ResBlock2
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (api imports this module)
@@ -30,13 +35,23 @@ if TYPE_CHECKING:  # pragma: no cover - typing only (api imports this module)
 
 Interval = Tuple[int, int]
 __all__ = [
+    "LONG_FRAMES",
     "ReceptiveField",
     "receptive_field",
     "GeneratorStream",
     "StreamingVocoder",
     "split_frames",
     "synthesise_in_chunks",
+    "generate_in_chunks",
 ]
+
+# Utterances longer than this (frames) are synthesised this many frames at a time by Vocoder
+# (generate_in_chunks): 23 s at 22.05 kHz / hop 256, 32 s at 16 kHz. Offline synthesis holds every
+# layer's activations for the whole utterance: ~0.7 MB per frame for V1 (3.5 GB for 60 s), ~0.13 MB
+# for the mini model (5 GB for 10 min); in chunks the peak stays that of LONG_FRAMES plus the
+# receptive field (V1: 13 + 13 frames, 1.3 % more computation) whatever the length. Shorter
+# utterances (nearly every TTS sentence) are synthesised whole, as before.
+LONG_FRAMES = 2000
 
 
 @dataclass(frozen=True)
@@ -241,7 +256,9 @@ class StreamingVocoder:
             )
         if self.conversion is not None:
             chunk = self.conversion(chunk.detach().cpu().numpy() if isinstance(chunk, torch.Tensor) else chunk)
-        feats = torch.as_tensor(chunk, dtype=torch.float32, device=self.vocoder.device)
+        feats = torch.as_tensor(torch_ready(chunk), dtype=torch.float32, device=self.vocoder.device)
+        if not bool(torch.isfinite(feats).all()):  # as Vocoder.__call__ refuses them
+            raise ValueError(f"mel chunk {index}: {feature_problem(feats.cpu().numpy())}: cannot synthesise them")
         feats = self.vocoder.normalize(feats)  # per frame: the same values as on the whole utterance
         with torch.autocast(self.vocoder.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self.generator_stream.push(feats).float().cpu().numpy()
@@ -292,3 +309,28 @@ def synthesise_in_chunks(
     """
     pieces = list(StreamingVocoder(vocoder, dtype=dtype).stream(split_frames(feats, chunk_frames)))
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+
+def generate_in_chunks(
+    generator: torch.nn.Module, feats: torch.Tensor, chunk_frames: int, context: ReceptiveField
+) -> torch.Tensor:
+    """A generator's waveform of one whole utterance, computed ``chunk_frames`` frames at a time.
+
+    The :class:`GeneratorStream` path: the same samples as ``generator`` on the whole utterance
+    (up to float rounding), with the generator never run on more than ``chunk_frames +
+    context.left + context.right`` frames, so memory does not grow with the utterance.
+
+    Args:
+        generator: As for :class:`GeneratorStream` (called in the current dtype/autocast).
+        feats: Normalised features (frames, n_mels) on the generator's device.
+        chunk_frames: Frames per chunk; an utterance no longer than this is synthesised whole.
+        context: The generator's :func:`receptive_field`.
+
+    Returns:
+        Waveform (frames * hop,).
+    """
+    if feats.size(0) <= chunk_frames:
+        return generator(feats.t().unsqueeze(0)).view(-1)
+    stream = GeneratorStream(generator, context)
+    pieces = [stream.push(chunk) for chunk in feats.split(chunk_frames)] + [stream.flush()]
+    return torch.cat([piece for piece in pieces if piece.numel()])

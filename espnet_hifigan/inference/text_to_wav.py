@@ -48,12 +48,18 @@ from espnet_hifigan.inference.vocoder import Vocoder
 IdInput = Union[int, np.ndarray, torch.Tensor, None]
 # An x-vector: the array, or the path of its .npy.
 EmbeddingInput = Union[PathLike, np.ndarray, torch.Tensor, None]
-__all__ = ["DEFAULT_TTS_MODEL_FILE", "TextToWav", "tts_config_with_absolute_paths"]
+__all__ = ["DEFAULT_TTS_MODEL_FILE", "SHORT_OUTPUT_FRAMES", "TextToWav", "tts_config_with_absolute_paths"]
 
 # ESPnet tts.sh's default inference model (and chain.sh's --tts_inference_model).
 DEFAULT_TTS_MODEL_FILE = "train.loss.ave.pth"
 # Keys of an ESPnet TTS config.yaml (at any depth) whose string values are recipe-relative files.
 TTS_CONFIG_PATH_KEYS = ("token_list", "bpemodel", "non_linguistic_symbols", "stats_file")
+# Outputs shorter than this (frames: 0.09 s at 22.05 kHz / hop 256, 0.13 s at 16 kHz) are shorter than
+# any spoken word: a TTS that stopped at once (1-3 frames) or said nothing (empty text: 2-4 frames).
+# espnet-hifigan-tts warns about each and lists them.
+SHORT_OUTPUT_FRAMES = 8
+# Tokens that are no sound of their own: separators, and the unknown symbol (added from the converter).
+SILENT_TOKENS = ("<space>", "<blank>")
 # Text2Speech arguments this class sets itself.
 RESERVED_TEXT2SPEECH_ARGS = ("train_config", "model_file", "vocoder_config", "vocoder_file", "device")
 
@@ -213,6 +219,32 @@ class TextToWav:
         """Output sampling rate (the TTS's and the vocoder's, which the contract made equal)."""
         return self.vocoder.fs
 
+    def text_problem(self, text: str) -> Optional[str]:
+        """Why ``text`` cannot be said, or ``None``: it is empty, or no token of it is known to the TTS.
+
+        The text is tokenised as ``Text2Speech`` does (cleaner, G2P, token list). A text of
+        ``<unk>`` tokens (another script, case or language than the TTS's training text) and word
+        separators only would come out as a few frames of noise, not speech.
+        """
+        if not text.strip():
+            return "the text is empty"
+        preprocess = getattr(self.text2speech, "preprocess_fn", None)
+        converter = getattr(preprocess, "token_id_converter", None)
+        unk = getattr(converter, "unk_id", None)
+        if unk is None:  # no token list to judge by (a converter of another kind)
+            return None
+        ids = np.asarray(preprocess("<dummy>", dict(text=text))["text"]).reshape(-1).tolist()
+        silent = {unk} | {converter.token2id[t] for t in SILENT_TOKENS if t in converter.token2id}
+        if not ids:
+            return f"{text!r} has no tokens after the TTS's text processing"
+        if all(i in silent for i in ids):
+            return (
+                f"no token of {text!r} is in the TTS's token list ({ids.count(unk)} of its {len(ids)} tokens are "
+                f"{converter.unk_symbol}): it would be a few frames of noise; write it in the script, case and "
+                "language the TTS was trained on"
+            )
+        return None
+
     def mel(
         self,
         text: str,
@@ -229,7 +261,13 @@ class TextToWav:
             spembs: Speaker embedding (x-vector array or its ``.npy`` path).
             lids: Language id.
             **inputs: Other inputs of ``Text2Speech.__call__`` (``decode_conf``, ``durations``, ...).
+
+        Raises:
+            ValueError: the text is empty or has no token the TTS knows (:meth:`text_problem`).
         """
+        problem = self.text_problem(text) if isinstance(text, str) else None
+        if problem is not None:
+            raise ValueError(problem)
         output = self.text2speech(
             text, sids=_as_ids(sids), spembs=_as_embedding(spembs), lids=_as_ids(lids), **inputs
         )

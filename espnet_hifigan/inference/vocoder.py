@@ -18,43 +18,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import (
-    Any,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Sequence,
-    Set,
-    Tuple,
-    Union,
-)
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import torch
 
-from espnet_hifigan.contract import (
-    ContractError,
-    FeatureContract,
-    FeatureConversion,
-    Normalization,
-    discover_contract,
-    load_mapping,
-    reconcile,
-    vocoder_normalization,
-)
+from espnet_hifigan.contract import ContractError, FeatureContract, FeatureConversion, Normalization
+from espnet_hifigan.contract import discover_contract, load_mapping, reconcile, vocoder_normalization
 from espnet_hifigan.core.fileio import PathLike
 from espnet_hifigan.core.scp import read_feats_scp
+from espnet_hifigan.formats.checkpoint_origin import check_checkpoint_origin
 from espnet_hifigan.formats.packing import is_packed, read_packed
-from espnet_hifigan.formats.weights import (
-    describe_content,
-    load_generator_state,
-    load_state_dict,
-)
+from espnet_hifigan.formats.weights import describe_content, load_generator_state, load_state_dict
 from espnet_hifigan.inference.choose_checkpoint import find_checkpoint
 from espnet_hifigan.inference.engine import FastGenerator
-from espnet_hifigan.inference.input_checks import feature_problem
+from espnet_hifigan.inference.input_checks import feature_problem, torch_ready
+from espnet_hifigan.inference.streaming import LONG_FRAMES, generate_in_chunks, receptive_field
 from espnet_hifigan.nets.features import LogMelSpectrogram
 from espnet_hifigan.nets.generator import HiFiGANGenerator
 from espnet_hifigan.nets.mvn import FeatureNorm
@@ -83,6 +62,9 @@ class Vocoder:
         fft: The fast engine computes its wide layers by FFT in fp32 on the CPU (~1.05x faster
             V1 synthesis, ~520 MiB more memory for V1; none for V2/V3); ``False``: all direct.
             Ignored on other devices, where every layer is direct and no spectra are built.
+        long_frames: Utterances longer than this are synthesised ``long_frames`` frames at a time: the
+            same audio in bounded memory (:func:`~espnet_hifigan.inference.streaming.generate_in_chunks`;
+            default :data:`~espnet_hifigan.inference.streaming.LONG_FRAMES`); 0: every utterance whole.
     """
 
     ENGINES = ("fast", "reference")
@@ -97,6 +79,7 @@ class Vocoder:
         engine: str = "fast",
         compile: Union[bool, str] = False,
         fft: bool = True,
+        long_frames: int = LONG_FRAMES,
     ):
         if engine not in self.ENGINES:
             raise ValueError(f"engine must be one of {self.ENGINES}, got {engine!r}")
@@ -109,7 +92,7 @@ class Vocoder:
         load_generator_state(self.generator, gen_state, source)
         self.generator.remove_weight_norm()
         self.generator.eval().to(self.device)
-        self.engine_name = engine
+        self.engine_name, self.long_frames = engine, long_frames
         # The FFT layers run only in fp32 on the CPU: their spectra (~520 MiB for V1) are built only there.
         fft = fft and self.device.type == "cpu"
         self.engine: torch.nn.Module = FastGenerator(self.generator, fft=fft) if engine == "fast" else self.generator
@@ -153,7 +136,7 @@ class Vocoder:
         if path.is_dir():
             config = load_mapping(path / "config.yaml")
             ckpt = path / model_file if model_file is not None else find_checkpoint(path, config)
-            return cls(config, load_state_dict(ckpt), device, source=str(ckpt), **options)
+            return cls._from_checkpoint(config, path / "config.yaml", ckpt, device, **options)
         if is_packed(path):
             config, state, normalization = read_packed(path)
             return cls(config, state, device, source=str(path), normalization=normalization, **options)
@@ -165,7 +148,7 @@ class Vocoder:
                 raise ValueError(f"{path} is a config: pass model_file (the checkpoint) with it")
             if "tts" in config:
                 return cls.from_espnet(model_file, path, device, **options)
-            return cls(config, load_state_dict(model_file), device, source=str(model_file), **options)
+            return cls._from_checkpoint(config, path, model_file, device, **options)
         if (path.parent / "config.json").is_file():
             return cls.from_official(path, path.parent / "config.json", device, **options)
         if not path.exists():
@@ -179,6 +162,22 @@ class Vocoder:
             "a packed .zip, an experiment directory, a ParallelWaveGAN .pkl, or an official g_* checkpoint with "
             "config.json next to it"
         )
+
+    @classmethod
+    def _from_checkpoint(
+        cls, config: Dict[str, Any], config_file: Path, checkpoint: PathLike, device: str, **options: Any
+    ) -> "Vocoder":
+        """One of our checkpoints with its experiment's ``config.yaml``, refused when it is another's.
+
+        Raises:
+            ModelFileError: the weights do not fit the generator the config describes.
+            ContractError: the checkpoint comes from an experiment with other features or
+                normalisation statistics (:func:`check_checkpoint_origin`: a table of the fields).
+        """
+        state = load_state_dict(checkpoint)
+        vocoder = cls(config, state, device, source=str(checkpoint), **options)
+        check_checkpoint_origin(config, state, checkpoint, config_file)
+        return vocoder
 
     @classmethod
     def from_official(
@@ -289,7 +288,7 @@ class Vocoder:
 
     def _checked(self, feats: Union[np.ndarray, torch.Tensor], name: str = "") -> torch.Tensor:
         """Features as a float32 tensor on the device, normalised; shape and values checked."""
-        feats = torch.as_tensor(feats, dtype=torch.float32, device=self.device)
+        feats = torch.as_tensor(torch_ready(feats), dtype=torch.float32, device=self.device)
         where = f"{name}: " if name else ""
         if feats.dim() != 2 or feats.size(1) != self.n_mels:
             raise ValueError(f"{where}expected features of shape (frames, {self.n_mels}), got {tuple(feats.shape)}")
@@ -329,6 +328,9 @@ class Vocoder:
         items = [self._checked(f, name if len(feats) > 1 else "") for f, name in zip(feats, names)]
         lengths = [f.size(0) for f in items]
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            if 0 < self.long_frames < max(lengths):  # one by one, long ones in chunks: bounded memory
+                rf = receptive_field(self.generator)
+                return [generate_in_chunks(self.engine, f, self.long_frames, rf).float().cpu().numpy() for f in items]
             if isinstance(self.engine, FastGenerator) and len(items) > 1:
                 return [w.float().cpu().numpy() for w in self.engine.synthesise_packed([f.t() for f in items])]
             batch = torch.nn.utils.rnn.pad_sequence(items, batch_first=True).transpose(1, 2)  # (B, n_mels, T)

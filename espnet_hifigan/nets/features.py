@@ -150,6 +150,15 @@ class LogMelSpectrogram(AbsFeatsExtract):
         """Number of frames produced for ``num_samples`` samples."""
         return num_frames(num_samples, self.padding, self.hop_length, self.n_fft)
 
+    @property
+    def min_samples(self) -> int:
+        """Fewest samples a waveform needs: reflect padding needs more samples than it pads, and
+        ``official`` framing at least one ``n_fft`` window after padding."""
+        if self.padding == "official":
+            pad = (self.n_fft - self.hop_length) // 2
+            return max(pad + 1, self.n_fft - 2 * pad)
+        return self.n_fft // 2 + 1
+
     def spectrogram(self, wav: torch.Tensor) -> torch.Tensor:
         """Magnitude spectrogram.
 

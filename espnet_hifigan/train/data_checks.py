@@ -11,6 +11,8 @@ from espnet_hifigan.contract.model import CONTRACT_FILE, FeatureContract
 from espnet_hifigan.contract.normalization import vocoder_normalization
 from espnet_hifigan.contract.report import ContractMismatch
 from espnet_hifigan.core.fileio import PathLike
+from espnet_hifigan.core.safety import check_utt_ids
+from espnet_hifigan.core.scp import read_scp
 from espnet_hifigan.train.feature_lengths import check_lengths
 
 
@@ -51,11 +53,18 @@ def check_training_data(config: Mapping[str, Any]) -> List[str]:
         ContractMismatch: a data set's features differ from the model's settings.
         ContractError: an scp carries no contract and ``assume_raw_features`` is not set.
         LengthError: an utterance's features do not fit its audio, or it is too short.
+        ValueError: a validation utterance id that cannot be a directory name (``../x``).
     """
     target = FeatureContract.from_train_config(config, source="the training config's feats_extract_conf")
     unchecked = []
     for key in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type"):
         for path, name, _ in config.get(key) or []:
+            if key.startswith("valid") and config.get("num_att_plot"):
+                # The validation utterances' wavs and pictures go to <output_dir>/att_ws/<utt>/.
+                try:
+                    check_utt_ids(read_scp(path, f"validation {name}"), path, suffix="")
+                except ValueError as e:  # reported like the other data problems: one line, exit 1
+                    raise ContractError(str(e)) from None
             if name != "feats":
                 continue
             contract = discover_contract(path)

@@ -165,11 +165,13 @@ def load_verified(path: PathLike) -> Mapping[str, Any]:
     return states
 
 
-def choose_resume_checkpoint(output_dir: PathLike) -> Tuple[Path, Optional[Tuple[int, int]]]:
+def choose_resume_checkpoint(output_dir: PathLike, repair: bool = True) -> Tuple[Path, Optional[Tuple[int, int]]]:
     """The intact checkpoint to resume from, and its preempted epoch (epoch, steps done) if any.
 
     ``checkpoint.pth`` is verified first; when it is damaged, ``checkpoint.prev.pth`` takes its
     place (logged, and linked as ``checkpoint.pth`` so that the next save keeps the good one).
+    ``repair=False`` (the checks before a run writes anything) changes nothing and returns
+    ``checkpoint.prev.pth`` itself in that case.
 
     Raises:
         CheckpointError: neither file is intact (one line, naming both and what to do).
@@ -191,9 +193,12 @@ def choose_resume_checkpoint(output_dir: PathLike) -> Tuple[Path, Optional[Tuple
                 f"cannot resume: {damaged}, and {also_damaged}; remove both to train from "
                 "epoch 1, or train into a new --output_dir"
             ) from also_damaged
-        logging.warning(f"{damaged}: resuming from the previous checkpoint {previous} "
-                        f"(end of epoch {states['reporter'].get('epoch')}) instead")
-        _link(previous, current)
+        if not repair:
+            current = previous
+        else:
+            logging.warning(f"{damaged}: resuming from the previous checkpoint {previous} "
+                            f"(end of epoch {states['reporter'].get('epoch')}) instead")
+            _link(previous, current)
     record = states.get(PARTIAL_EPOCH_KEY)
     partial = (int(record["epoch"]), int(record["steps_done"])) if record else None
     return current, partial

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Callable, Collection, Dict, List, Optional, Tuple
+from typing import Callable, Collection, Dict, Iterator, List, NoReturn, Optional, Tuple
 
 import numpy as np
 import torch
@@ -28,6 +30,8 @@ from espnet_hifigan.nets.generator import HiFiGANGenerator
 from espnet_hifigan.train.data_checks import check_training_data, write_vocoder_contract
 from espnet_hifigan.train.espnet_model import ESPnetHiFiGANModel
 from espnet_hifigan.train.feature_lengths import CheckedCollate
+from espnet_hifigan.train.preflight import check_resume
+from espnet_hifigan.train.resume import CheckpointError
 from espnet_hifigan.train.segments import SegmentCollate
 from espnet_hifigan.train.trainer import VocoderTrainer
 
@@ -56,6 +60,33 @@ discriminator_choices = ClassChoices(
     type_check=torch.nn.Module,
     default="hifigan",
 )
+
+
+@contextlib.contextmanager
+def _logging_left_unconfigured() -> Iterator[None]:
+    """Within the block, logging calls (building the model logs) go nowhere instead of configuring
+    logging with Python's defaults (``logging.info`` does when nothing is configured), which would
+    make ESPnet's worker's own configuration a no-op: its INFO lines would be lost."""
+    root = logging.getLogger()
+    handler = None if root.handlers else logging.NullHandler()
+    if handler is not None:
+        root.addHandler(handler)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            root.removeHandler(handler)
+
+
+def _refuse(message: str) -> NoReturn:
+    """One ERROR line (in ESPnet's log format: its worker has not configured logging yet), exit 1."""
+    if not logging.getLogger().handlers:
+        host = os.uname()[1].split(".")[0]
+        logging.basicConfig(
+            level=logging.INFO, format=f"[{host}] %(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
+        )
+    logging.error(message)
+    sys.exit(1)
 
 
 class VocoderTask(AbsTask):
@@ -93,23 +124,43 @@ class VocoderTask(AbsTask):
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace) -> None:
-        """ESPnet's worker, after checking the training features' contract (before any GPU work).
+        """ESPnet's worker, after every check that may refuse the run (before anything is written).
 
-        The pre-extracted feats.scp files must carry the model's feature settings (the
-        ``feats_conf.yaml``/``feature_contract.yaml`` next to them); the experiment records its
-        own contract as ``<output_dir>/feature_contract.yaml``.
+        :meth:`check_before_writing` runs before ESPnet's worker writes ``config.yaml``: a refused
+        run (one ERROR line, exit 1) leaves ``--output_dir`` as it was. The experiment then
+        records its own contract as ``<output_dir>/feature_contract.yaml``.
         """
         if not args.collect_stats and not args.print_config:
             try:
-                for scp in check_training_data(vars(args)):
-                    logging.warning(f"{scp}: no feature contract; declared raw (--assume_raw_features), not checked")
-            except ContractError as e:
-                logging.error(str(e))
-                sys.exit(1)
+                with _logging_left_unconfigured():
+                    unchecked = cls.check_before_writing(args)
+            except (ContractError, CheckpointError) as e:
+                _refuse(str(e))
+            for scp in unchecked:
+                logging.warning(f"{scp}: no feature contract; declared raw (--assume_raw_features), not checked")
             if getattr(args, "dist_rank", None) in (None, 0) and args.output_dir is not None:
                 Path(args.output_dir).mkdir(parents=True, exist_ok=True)
                 write_vocoder_contract(vars(args), args.output_dir)
         super().main_worker(args)
+
+    @classmethod
+    def check_before_writing(cls, args: argparse.Namespace) -> List[str]:
+        """Every check that may refuse a training run; reads only, writes nothing.
+
+        The pre-extracted feats.scp files must carry the model's feature settings (the
+        ``feats_conf.yaml``/``feature_contract.yaml`` next to them, :func:`check_training_data`),
+        and a ``--resume`` must fit the experiment's checkpoint (:func:`check_resume`).
+
+        Returns:
+            The scp files declared raw by ``--assume_raw_features`` (unchecked; worth a warning).
+
+        Raises:
+            ContractError: the data or the experiment's features/statistics differ (a table).
+            CheckpointError: the checkpoint cannot be resumed with this configuration.
+        """
+        unchecked = check_training_data(vars(args))
+        check_resume(args, cls.build_model, cls.build_optimizers)
+        return unchecked
 
     @classmethod
     @typechecked

@@ -8,7 +8,6 @@ and that the earlier result is untouched (no partial or stale output).
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
+from cli_calls import ErrorLines, exit_status
 
 from espnet_hifigan.bin import voc_inference
 from espnet_hifigan.contract import FeatureContract
@@ -98,26 +98,11 @@ def _run(env: Dict, args: List[str], out: Path, model: Path = None) -> Tuple[int
     model = model or env["exp"] / "valid.loss_mel_l1.best.pth"
     cmd = ["--train_config", str(env["exp"] / "config.yaml"), "--model_file", str(model), "--output_dir", str(out),
            *args]
-    handler = _ListHandler()
-    logging.getLogger().addHandler(handler)
-    try:
-        voc_inference.main(cmd)
-        rc = 0
-    except SystemExit as e:
-        rc = int(e.code)
-    finally:
-        logging.getLogger().removeHandler(handler)
-    assert len(handler.errors) <= 1, handler.errors
-    return rc, "\n".join(handler.errors)
+    with ErrorLines() as errors:
+        rc = exit_status(voc_inference.main, cmd)
+    assert len(errors.lines) <= 1, errors.lines
+    return rc, "\n".join(errors.lines)
 
-
-class _ListHandler(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.ERROR)
-        self.errors: List[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.errors.append(record.getMessage())
 
 
 def _digest(directory: Path) -> Dict[str, str]:

@@ -236,3 +236,31 @@ def test_chain_dir_belongs_to_one_tts(recipe, case):
             assert str(good_dir.relative_to(root)) in proc.stdout and "/elsewhere/" in proc.stdout
             (good_dir / "tts_exp").write_text(f"{good}\n")
     assert not leftovers(root)
+
+
+# ------------------------------------------------------------------------------ ids that are paths
+def test_decode_feats_scp_with_a_path_as_id_fails_and_moves_nothing(recipe, tmp_path):
+    """Issue 20 A: an id ``/abs/victim/keep`` once overwrote ``/abs/victim/keep.wav`` and stage 6's
+    merge then moved the victim into the decode directory, "Successfully finished"."""
+    root = recipe["root"]
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.wav").write_bytes(b"someone else's file")
+    feats = tmp_path / "evil"
+    feats.mkdir()
+    shutil.copy(root / "dump/raw/test/feats_conf.yaml", feats / "feats_conf.yaml")
+    first = (root / "dump/raw/test/feats.scp").read_text().splitlines()[0].split(maxsplit=1)[1]
+    ark = first if os.path.isabs(first.split(":")[0]) else str(root / first)
+    (feats / "feats.scp").write_text(f"{victim / 'keep'} {ark}\n")
+    before = snapshot([root / "dump", root / "exp", victim])
+
+    proc = run(root, [*RUN, "--stage", "6", "--stop_stage", "6", "--decode_feats_scp", feats / "feats.scp"])
+
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "Successfully finished" not in proc.stdout
+    log = "".join(p.read_text() for p in root.rglob("inference.*.log"))
+    assert f"utterance id '{victim / 'keep'}' cannot be a file name" in log, log[-3000:]
+    assert (victim / "keep.wav").read_bytes() == b"someone else's file"
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.wav"]
+    after = snapshot([root / "dump", root / "exp", victim])
+    assert {k: v for k, v in after.items() if k in before} == before  # nothing earlier changed or moved

@@ -10,7 +10,6 @@ and neighbouring bad inputs that were already handled.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from cli_calls import call
 
 from espnet_hifigan.bin import (
     check_config,
@@ -60,17 +60,6 @@ class Result:
     absent: List[Path] = field(default_factory=list)
     present: List[Path] = field(default_factory=list)
 
-
-def call(main: Callable, argv: Sequence[object], caplog, capsys) -> tuple:
-    """Run a CLI ``main(argv)`` in-process: (exit status, log + stdout + stderr)."""
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        try:
-            rc = main([str(a) for a in argv])
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    return (rc or 0), caplog.text + out + err
 
 
 def make_dump(root: Path, wavs: Dict[str, np.ndarray], fs: int = FS) -> Path:

@@ -32,8 +32,8 @@
 #   --ngpu N                    GPUs for fine-tuning and GTA inference (default: 0)
 #   --gpu_inference BOOL        decode on a GPU (default: false)
 #   --inference_nj N            parallel jobs of decoding and GTA inference (default: 4; decoding
-#                               on the CPU with the local backend: at most nproc, each job with
-#                               nproc / jobs torch threads)
+#                               on the CPU with the local backend: at most the CPU count, utils/num_cpus.sh;
+#                               each job with CPUs / jobs torch threads)
 # The TTS:
 #   --tts_exp DIR               ESPnet TTS experiment with config.yaml (required)
 #   --tts_inference_model F     its checkpoint for teacher forcing (default: train.loss.ave.pth, as tts.sh)

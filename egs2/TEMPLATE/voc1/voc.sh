@@ -30,8 +30,8 @@
 #   --stop_stage N         last stage (default: 10000)
 #   --nj N                 parallel jobs of stages 2-4 (default: 32; capped by utterances)
 #   --inference_nj N       parallel jobs of stage 6 (default: 32; capped by utterances; decoding
-#                          on the CPU with the local backend: also at nproc, each job with
-#                          nproc / jobs torch threads)
+#                          on the CPU with the local backend: also at the CPU count, utils/num_cpus.sh;
+#                          each job with CPUs / jobs torch threads)
 #   --ngpu N               GPUs per node for training (default: 1; 0 = CPU; >1 = one process
 #                          per GPU)
 #   --num_nodes N          nodes for training (default: 1; >1 needs the slurm backend)
@@ -212,6 +212,11 @@ for kv in "fs=${fs}" "n_fft=${n_fft}" "hop_length=${n_shift}" "win_length=${win_
     train_feats_opts+=(--feats_extract_conf "${kv}")
 done
 [ -z "${train_config}" ] || [ "${stage}" -gt 5 ] || check_train_config "${train_config}" "${train_feats_opts[@]}"
+# The layout and GPUs of stage 5 (e.g. --ngpu 1 on a host without CUDA), before stage 1 writes anything.
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    utils/launch_train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --check_only true \
+        -- "${python_arr[@]}" -m espnet_hifigan.bin.voc_train || exit 1
+fi
 
 # check_feats_conf <dump set dir> ...: stop if their features were made with other settings.
 check_feats_conf() {
@@ -359,7 +364,6 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     [ -f "${voc_stats_dir}/train/feats_stats.npz" ] || fail "${voc_stats_dir}/train/feats_stats.npz not found; run stage 4 first"
     cmp -s "${voc_stats_dir}/feats_conf.yaml" "${train_dir}/feats_conf.yaml" \
         || fail "${voc_stats_dir} holds statistics of other features than ${train_dir}; run stage 4 again"
-    mkdir -p "${voc_exp}"
     if [ -f "${voc_exp}/checkpoint.pth" ]; then
         log "Resuming from ${voc_exp}/checkpoint.pth"
     fi
@@ -370,6 +374,12 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         --normalize_conf "stats_file=${voc_stats_dir}/train/feats_stats.npz"
         --resume true --output_dir "${voc_exp}" "${train_args_arr[@]}"
     )
+    # Every check that would refuse this run (its data; a resume the experiment's checkpoint
+    # cannot continue: another config into an existing --tag), before run.sh, train.log or
+    # config.yaml change: a refused run leaves ${voc_exp} as it was.
+    "${python_arr[@]}" -m espnet_hifigan.bin.check_config "${train_opts[@]}" \
+        || fail "training refused (see above); nothing in ${voc_exp} was changed"
+    mkdir -p "${voc_exp}"
     log "Settings: config=${train_config} fs=${fs} n_fft=${n_fft} n_shift=${n_shift}" \
         "win_length=${win_length} n_mels=${n_mels} fmin=${fmin} fmax=${fmax} ngpu=${ngpu}" \
         "num_nodes=${num_nodes} train_args='${train_args}'"
@@ -497,7 +507,7 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     [ -f "${voc_exp}/${inference_model}" ] || fail "model ${voc_exp}/${inference_model} not found; run stage 5 first"
     # The logs go into packed/ at once, the rest is built in ${stage_tmp} and swapped in when complete.
     stage_dir_begin "${voc_exp}/packed"
-    mkdir -p "${voc_exp}/packed/check" "${stage_tmp}/check"
+    mkdir -p "${voc_exp}/packed/check" "${stage_tmp}/check/input"
     "${train_cmd_arr[@]}" "${voc_exp}/packed/pack.log" \
         "${python_arr[@]}" -m espnet_hifigan.bin.pack --train_config "${voc_exp}/config.yaml" \
         --model_file "${voc_exp}/${inference_model}" --outpath "${stage_tmp}/model.zip" \
@@ -512,10 +522,11 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         fi
     done
     [ -n "${check_scp}" ] || fail "no feats.scp to check the packed model with; run stage 3 first"
-    head -n 1 "${check_scp}" >"${stage_tmp}/check/feats.scp"
+    # The input list lies apart from the output (voc_inference refuses to write into its list's directory).
+    head -n 1 "${check_scp}" >"${stage_tmp}/check/input/feats.scp"
     "${decode_cmd_arr[@]}" "${voc_exp}/packed/check/inference.log" \
         "${python_arr[@]}" -m espnet_hifigan.bin.voc_inference --ngpu 0 --model_file "${stage_tmp}/model.zip" \
-        --feats_scp "${stage_tmp}/check/feats.scp" --origin_scp "${check_scp}" --output_dir "${stage_tmp}/check" \
+        --feats_scp "${stage_tmp}/check/input/feats.scp" --origin_scp "${check_scp}" --output_dir "${stage_tmp}/check" \
         || fail "decoding with the packed model failed; see ${voc_exp}/packed/check/inference.log"
     [ "$(nlines "${stage_tmp}/check/wav.scp" 2>/dev/null || echo 0)" -eq 1 ] \
         || fail "the packed model decoded nothing; see ${voc_exp}/packed/check/inference.log"

@@ -6,6 +6,8 @@
 #   ./run.sh --local_data_opts "--local_corpus /data/LJSpeech-1.1"   # no download
 #   ./run.sh --stage 6 --inference_model latest.pth
 set -euo pipefail
+# The recipe's paths (./voc.sh, conf/, local/, data/, exp/) are relative to its directory: run from anywhere.
+cd "$(dirname "${BASH_SOURCE[0]}")"
 
 fs=22050
 n_fft=1024

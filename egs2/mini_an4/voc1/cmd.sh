@@ -9,7 +9,7 @@
 # decode_cmd: decoding and scoring jobs
 #
 # Backends (choose with cmd_backend below, or VOC_CMD_BACKEND=slurm in the environment):
-#   local: utils/run_local.sh runs the jobs on this machine, at most nproc at once
+#   local: utils/run_local.sh runs the jobs on this machine, at most one per CPU at once (utils/num_cpus.sh)
 #          (--max_jobs_run N to change it); --gpu/--mem/--time are ignored.
 #   slurm: utils/slurm.sh submits them with sbatch; site settings go in conf/slurm.conf.
 cmd_backend="${VOC_CMD_BACKEND:-local}"

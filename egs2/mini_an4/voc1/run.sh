@@ -9,6 +9,8 @@
 #   ./run.sh --stage 3 --stop_stage 4
 #   ./run.sh --ngpu 1 --train_args "--max_epoch 10"
 set -euo pipefail
+# The recipe's paths (./voc.sh, conf/, local/, data/, exp/) are relative to its directory: run from anywhere.
+cd "$(dirname "${BASH_SOURCE[0]}")"
 
 fs=16000
 n_fft=1024

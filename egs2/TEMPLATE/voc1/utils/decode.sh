@@ -47,7 +47,7 @@ local_cpu_jobs() {
     if [ "${job_ngpu}" -ne 0 ] || [ "${job_cmd[0]##*/}" != run_local.sh ]; then
         return 0
     fi
-    ncpu="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
+    ncpu="$(utils/num_cpus.sh)"
     for ((i = 1; i < ${#job_cmd[@]}; i++)); do
         case "${job_cmd[i]}" in
             --max_jobs_run=* | --max-jobs-run=*) at_once="${job_cmd[i]#*=}" ;;

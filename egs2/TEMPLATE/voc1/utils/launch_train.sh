@@ -35,6 +35,12 @@
 #   --master_port P         rendezvous port in srun mode (default: 20000 + job id % 10000)
 #   --preemptible BOOL      slurm backend: requeue on SIGUSR1 (default: true)
 #   --train_config FILE     config read for the batch size (default: the command's --config)
+#   --check_only BOOL       only check the options and, with the local backend and --ngpu > 0,
+#                           that the command's Python sees that many CUDA devices; run nothing,
+#                           write nothing (voc.sh does this before stage 1) (default: false)
+# With the local backend and --ngpu > 0 the training command's Python (the words before its
+# -m/-c) is asked for torch.cuda.device_count() before anything starts; with SLURM the GPUs are
+# on the compute node and are not checked here.
 set -euo pipefail
 
 prog="launch_train.sh"
@@ -55,6 +61,7 @@ dist_backend=""
 master_port=""
 preemptible=true
 train_config=""
+check_only=false
 # Internal: the phase run inside the job (job) and inside each srun task (task).
 phase=""
 banner=()
@@ -81,6 +88,7 @@ while [ $# -gt 0 ]; do
         master_port) master_port="${value}" ;;
         preemptible) preemptible="${value}" ;;
         train_config) train_config="${value}" ;;
+        check_only) check_only="${value}" ;;
         _phase) phase="${value}" ;;
         _banner) banner+=("${value}") ;;
         *) die "unknown option --${key}" ;;
@@ -145,7 +153,7 @@ fi
 
 # ------------------------------------------------------------------ on the submitting host
 [ -n "${phase}" ] && die "unknown phase '${phase}'"
-[ -n "${log}" ] || die "--log is required"
+[ -n "${log}" ] || [ "${check_only}" = true ] || die "--log is required"
 read -r -a cmd_arr <<<"${cmd}"
 [ "${#cmd_arr[@]}" -gt 0 ] || die "--cmd is empty"
 backend=local
@@ -194,6 +202,31 @@ case "${dist_mode}" in
         ;;
     *) die "--dist_mode must be auto, single, spawn or srun, not '${dist_mode}'" ;;
 esac
+
+# The GPUs, when they are on this host (local backend): the training command's Python counts them.
+if [ "${backend}" = local ] && [ "${ngpu}" -gt 0 ]; then
+    py=()
+    for arg in "$@"; do
+        case "${arg}" in -m | -c) break ;; esac
+        py+=("${arg}")
+    done
+    visible=""
+    if [ "${#py[@]}" -lt "$#" ]; then
+        visible="$("${py[@]}" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || true)"
+    fi
+    if [[ "${visible}" =~ ^[0-9]+$ ]] && [ "${visible}" -lt "${ngpu}" ]; then
+        host="$(hostname 2>/dev/null || echo this host)"
+        if [ "${visible}" -eq 0 ]; then
+            die "--ngpu ${ngpu}, but no CUDA device is visible on ${host}" \
+                "(CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-unset}): use --ngpu 0 to train on the CPU, or run on a GPU node"
+        fi
+        die "--ngpu ${ngpu}, but only ${visible} CUDA device(s) are visible on ${host}" \
+            "(CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-unset}): use --ngpu ${visible}, or run on a node with ${ngpu} GPUs"
+    fi
+fi
+if [ "${check_only}" = true ]; then
+    exit 0
+fi
 
 # Batch size: the command's --batch_* options win over the config's.
 if [ -z "${train_config}" ]; then

@@ -6,7 +6,9 @@ Each input directory holds ``wav/``, ``wav.scp`` and ``timing.json`` (``num_utts
 ``<output_dir>/wav/``, ``<output_dir>/wav.scp`` lists them (sorted, paths as
 ``<output_dir>/wav/<file>``) and ``<output_dir>/timing.json`` sums the jobs:
 ``rtf = sum(compute_sec) / sum(audio_sec)`` (compute time per second of audio, all jobs
-together), with the per-job entries under ``jobs``. A summary line is printed.
+together), with the per-job entries under ``jobs``. A summary line is printed. Once the merged
+``wav.scp`` is in place, ``*.wav`` files in ``<output_dir>/wav/`` that it does not list (an earlier,
+larger decode's) are removed.
 
 Example:
     python utils/merge_decode_dirs.py --output_dir exp/voc/decode/test \\
@@ -32,10 +34,15 @@ class MergeError(RuntimeError):
 
 
 def merge(input_dirs: Sequence[Path], output_dir: Path) -> Dict[str, Any]:
-    """Merge job directories into ``output_dir``; return the merged timing."""
+    """Merge job directories into ``output_dir``; return the merged timing.
+
+    Every job's ``wav.scp`` and timing are checked before anything moves, and only files the job
+    wrote itself are moved: ``<job_dir>/wav/<utt>.wav``, a regular file (no symlink). A line naming
+    any other path (an id that was a path, an edited scp) stops the merge with nothing changed.
+    """
     wav_dir = output_dir / "wav"
-    wav_dir.mkdir(parents=True, exist_ok=True)
     entries: Dict[str, str] = {}
+    moves: List[tuple] = []
     jobs: List[Dict[str, Any]] = []
     for job_dir in input_dirs:
         scp = job_dir / "wav.scp"
@@ -49,6 +56,7 @@ def merge(input_dirs: Sequence[Path], output_dir: Path) -> Dict[str, Any]:
         if missing:
             raise MergeError(f"{timing_path}: missing fields {missing}")
         jobs.append({"dir": str(job_dir), **timing})
+        own_wav_dir = (job_dir / "wav").resolve()
         with scp.open(encoding="utf-8") as f:
             for lineno, line in enumerate(f, start=1):
                 fields = line.strip().split(maxsplit=1)
@@ -60,13 +68,25 @@ def merge(input_dirs: Sequence[Path], output_dir: Path) -> Dict[str, Any]:
                 if utt in entries:
                     raise MergeError(f"{scp}:{lineno}: utterance {utt!r} decoded by two jobs")
                 src_path = Path(src)
+                if (
+                    src_path.name != f"{utt}.wav"
+                    or src_path.is_symlink()
+                    or src_path.resolve().parent != own_wav_dir
+                ):
+                    raise MergeError(
+                        f"{scp}:{lineno}: {src} is not {own_wav_dir}/{utt}.wav, a file this job wrote; "
+                        "refusing to move it (re-run the decoding stage)"
+                    )
                 if not src_path.is_file():
                     raise MergeError(f"{scp}:{lineno}: {src} not found")
                 dest = wav_dir / src_path.name
-                os.replace(src_path, dest)
+                moves.append((src_path, dest))
                 entries[utt] = str(dest)
     if not entries:
         raise MergeError("no decoded utterance in " + ", ".join(map(str, input_dirs)))
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    for src_path, dest in moves:
+        os.replace(src_path, dest)
     tmp = output_dir / ".wav.scp.tmp"
     tmp.write_text("".join(f"{u} {entries[u]}\n" for u in sorted(entries)), encoding="utf-8")
     tmp.replace(output_dir / "wav.scp")
@@ -76,6 +96,13 @@ def merge(input_dirs: Sequence[Path], output_dir: Path) -> Dict[str, Any]:
     merged["num_jobs"] = len(jobs)
     merged["jobs"] = jobs
     (output_dir / TIMING_FILE).write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    # The merged list is complete: wavs of an earlier decode that wav.scp no longer lists go
+    # (only *.wav files directly in wav/; nothing else is touched).
+    listed = {Path(path).name for path in entries.values()}
+    for path in sorted(wav_dir.iterdir()):
+        if path.name.endswith(".wav") and path.name not in listed and (path.is_symlink() or path.is_file()):
+            path.unlink()
+            logging.info(f"removed {path}: an earlier decode's wav that {output_dir}/wav.scp no longer lists")
     return merged
 
 

@@ -11,8 +11,10 @@
 #               used as-is (so "|" or ">" act as shell operators); one with whitespace is quoted.
 #               A command given as one single argument is run verbatim as a shell command.
 # Options:
-#   --max_jobs_run N, --max-jobs-run N   run at most N jobs at once (default: nproc)
-#   --num_threads N                      only recorded in the accounting line (default: 1)
+#   --max_jobs_run N, --max-jobs-run N   run at most N jobs at once (default: the CPUs this process
+#                                        may use, utils/num_cpus.sh: OMP_NUM_THREADS does not count)
+#   --num_threads N                      each job's threads: OMP_NUM_THREADS and MKL_NUM_THREADS are
+#                                        N in its environment (default: 1); recorded in the accounting line
 #   --gpu N, --mem X, --time T, --config F and any other "--opt value" are accepted and
 #   ignored, so that a recipe can switch between this and utils/slurm.sh in cmd.sh.
 # Exit status: 0 if every job succeeded; else 1, after one line per failed job on stderr:
@@ -28,7 +30,7 @@ die() {
 # shellcheck source-path=SCRIPTDIR source=jobs_lib.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/jobs_lib.sh"
 
-max_jobs_run="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
+max_jobs_run="$("$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/num_cpus.sh")"
 num_threads=1
 # shellcheck disable=SC2329  # invoked by jobs_parse_options
 set_option() {
@@ -62,7 +64,8 @@ run_job() {
         printf '#\n'
     } >"${log}"
     start="${SECONDS}"
-    bash -o pipefail -c "${jobcmd}" </dev/null >>"${log}" 2>&1 &
+    OMP_NUM_THREADS="${num_threads}" MKL_NUM_THREADS="${num_threads}" \
+        bash -o pipefail -c "${jobcmd}" </dev/null >>"${log}" 2>&1 &
     child=$!
     trap 'kill -TERM "${child}" 2>/dev/null || true' TERM INT
     rc=0
