@@ -46,7 +46,6 @@ import torch
 
 from espnet_hifigan.core.fileio import write_text_atomic
 from espnet_hifigan.core.safety import check_outputs_not_inputs, check_utt_ids
-from espnet_hifigan.core.scp import ScpError
 from espnet_hifigan.data.audio import (
     DEFAULT_SEGMENT_TOLERANCE_SEC,
     MULTI_CHANNEL_POLICIES,
@@ -82,13 +81,13 @@ def check_paths(args: argparse.Namespace, segmenter: Segmenter) -> None:
     """
     entries = segmenter.segments if segmenter.segments is not None else segmenter.wav_scp
     try:
-        check_utt_ids((utt for utt, _, _ in entries), args.segments or args.wav_scp, f".{args.audio_format}")
+        check_utt_ids((utt for utt, _, _, _ in entries), args.segments or args.wav_scp, f".{args.audio_format}")
         audio = [Path(source) for source in segmenter.sources.values() if not source.rstrip().endswith("|")]
         # The files written (out_dir itself is not replaced or cleaned: it may hold other things);
         # the audio never among the originals.
         inputs = [args.wav_scp, args.segments, *audio]
         check_outputs_not_inputs([args.out_scp, args.out_utt2num_samples], inputs, what="output")
-        written = [args.out_dir / f"{utt}.{args.audio_format}" for utt, _, _ in entries]
+        written = [args.out_dir / f"{utt}.{args.audio_format}" for utt, _, _, _ in entries]
         check_outputs_not_inputs(written, inputs, {path.parent for path in audio}, "output")
     except ValueError as e:
         raise FormatError(str(e)) from None
@@ -203,7 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     torch.set_num_threads(args.num_threads)
     try:
         format_wav(args)
-    except (FormatError, ScpError) as e:
+    except FormatError as e:
         logging.error(str(e))
         return 1
     return 0

@@ -94,11 +94,6 @@ def _resolved(path: PathLike) -> Path:
     return Path(os.path.abspath(os.path.realpath(os.fspath(path))))
 
 
-def _in(path: Path, directory: Path) -> bool:
-    """``path`` is ``directory`` or directly in it (a subdirectory of it is a place of its own)."""
-    return path == directory or path.parent == directory
-
-
 def check_outputs_not_inputs(
     outputs: Iterable[PathLike],
     inputs: Iterable[Optional[PathLike]],
@@ -122,7 +117,10 @@ def check_outputs_not_inputs(
         ValueError: naming the output and the input it would overwrite.
     """
     ins = {_resolved(p): p for p in inputs if p is not None}
-    dirs = [(_resolved(d), d) for d in input_dirs if d is not None]
+    # Every directory holding an input, and the audio directories: one look-up per output, so
+    # that a run of N utterances (N outputs, N audio inputs) is checked in O(N).
+    holders = {parent: given for path, given in ins.items() for parent in path.parents}
+    dirs = {_resolved(d): d for d in input_dirs if d is not None}
     for out in outputs:
         resolved = _resolved(out)
         if resolved in ins:
@@ -130,18 +128,17 @@ def check_outputs_not_inputs(
                 f"{what} {out} is an input of this run ({ins[resolved]}): writing it would destroy the input; "
                 "choose another output"
             )
-        held = next((given for path, given in ins.items() if resolved in path.parents), None)
-        if held is not None:
+        if resolved in holders:
             raise ValueError(
-                f"{what} {out} holds {held}, an input of this run: replacing it would destroy the input; "
-                "choose another output"
+                f"{what} {out} holds {holders[resolved]}, an input of this run: replacing it would destroy the "
+                "input; choose another output"
             )
-        for directory, given in dirs:
-            if _in(resolved, directory):
-                raise ValueError(
-                    f"{what} {out} is in {given}, the directory this run reads audio from: its outputs would "
-                    "overwrite or mix with the originals; choose another output directory"
-                )
+        directory = resolved if resolved in dirs else resolved.parent
+        if directory in dirs:  # the audio directory itself, or directly in it
+            raise ValueError(
+                f"{what} {out} is in {dirs[directory]}, the directory this run reads audio from: its outputs would "
+                "overwrite or mix with the originals; choose another output directory"
+            )
 
 
 def check_output_dir_not_data_dir(output_dir: PathLike, lists: Iterable[Optional[PathLike]], what: str = "--output_dir") -> None:

@@ -7,7 +7,7 @@ to the recipe directory; our recipe writes Kaldi ark/scp with kaldiio. Both are 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Sequence, Set, Tuple
 
 import kaldiio
 import numpy as np
@@ -116,31 +116,6 @@ def read_feats_scp(
                 raise ValueError(f"{path}:{lineno}: cannot read features of {utt} from {value}: {e}") from e
             yield utt, np.asarray(feats, dtype=np.float32)
 
-
-
-def read_segment_channels(path: PathLike) -> List[Tuple[int, Optional[int]]]:
-    """Line number and channel of each line of a Kaldi ``segments`` file, in order (blank lines skipped).
-
-    A line is ``<utt> <recording> <start> <end> [<channel>]``; the optional fifth column is the
-    0-based channel to cut, as in Kaldi's ``extract-segments`` (``None`` when absent).
-
-    Raises:
-        ScpError: a line has more than five fields, or a channel that is not 0, 1, 2, ...
-    """
-    out: List[Tuple[int, Optional[int]]] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split()
-            if len(fields) > 5:
-                raise ScpError(f"{path}:{lineno}: expected '<utt> <recording> <start> <end> [<channel>]', "
-                               f"got {line.strip()!r}")
-            channel = fields[4] if len(fields) == 5 else None
-            if channel is not None and not (channel.isascii() and channel.isdigit()):
-                raise ScpError(f"{path}:{lineno}: channel {channel!r} of utterance {fields[0]!r} is not a channel "
-                               "index (0, 1, ...: 0-based, as Kaldi's extract-segments)")
-            if fields:
-                out.append((lineno, None if channel is None else int(channel)))
-    return out
 
 
 def read_key_file(path: Optional[PathLike]) -> Optional[Set[str]]:

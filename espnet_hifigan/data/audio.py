@@ -24,8 +24,6 @@ import soundfile
 import torch
 import torchaudio.functional as AF
 
-from espnet_hifigan.core.scp import read_segment_channels
-
 DEFAULT_SEGMENT_TOLERANCE_SEC = 0.1
 # Bytes of a WAV file read to find its data chunk; data sizes meaning "unknown" (streamed WAVs).
 WAV_HEADER_BYTES = 1 << 16
@@ -37,18 +35,22 @@ class FormatError(RuntimeError):
     """An utterance that cannot be formatted."""
 
 
-def read_table(path: Path, min_fields: int) -> List[Tuple[str, List[str], str]]:
-    """Read a Kaldi table as ``(key, fields, rest-of-line)`` tuples, in file order.
+def read_table(
+    path: Path, min_fields: int, max_fields: Optional[int] = None, usage: str = ""
+) -> List[Tuple[str, List[str], str, int]]:
+    """Read a Kaldi table as ``(key, fields, rest-of-line, line number)`` tuples, in file order.
 
     Args:
         path: Table file.
         min_fields: Fewest fields a line may have, key included.
+        max_fields: Most fields a line may have (``None``: no limit).
+        usage: The line's layout, for the message of a line with too many fields.
 
     Returns:
         The entries.
 
     Raises:
-        FormatError: A line has too few fields.
+        FormatError: A line has too few or too many fields.
     """
     entries = []
     with path.open(encoding="utf-8") as f:
@@ -58,7 +60,9 @@ def read_table(path: Path, min_fields: int) -> List[Tuple[str, List[str], str]]:
                 continue
             if len(fields) < min_fields:
                 raise FormatError(f"{path}:{lineno}: expected at least {min_fields} fields: {line!r}")
-            entries.append((fields[0], fields[1:], line.strip().split(maxsplit=1)[1]))
+            if max_fields is not None and len(fields) > max_fields:
+                raise FormatError(f"{path}:{lineno}: expected {usage or f'at most {max_fields} fields'}, got {line.strip()!r}")
+            entries.append((fields[0], fields[1:], line.strip().split(maxsplit=1)[1], lineno))
     return entries
 
 
@@ -161,6 +165,22 @@ def resample(wav: np.ndarray, orig_fs: int, new_fs: int) -> np.ndarray:
     return out.numpy()
 
 
+def segment_channel(fields: List[str], path: Path, lineno: int, utt: str) -> Optional[int]:
+    """The 0-based channel a ``segments`` line's optional 5th column names (Kaldi's
+    ``extract-segments``), ``None`` without one.
+
+    Raises:
+        FormatError: the column is not 0, 1, 2, ... (naming the line).
+    """
+    if len(fields) < 4:
+        return None
+    channel = fields[3]
+    if not (channel.isascii() and channel.isdigit()):
+        raise FormatError(f"{path}:{lineno}: channel {channel!r} of utterance {utt!r} is not a channel "
+                          "index (0, 1, ...: 0-based, as Kaldi's extract-segments)")
+    return int(channel)
+
+
 class Segmenter:
     """Iterates over the utterances of a job, reading each recording once."""
 
@@ -171,9 +191,13 @@ class Segmenter:
         segment_tolerance: float,
     ) -> None:
         self.wav_scp = read_table(wav_scp, min_fields=2)
-        self.sources: Dict[str, str] = {key: rest for key, _, rest in self.wav_scp}
-        self.segments = read_table(segments, min_fields=4) if segments is not None else None
-        self.segments_path, self.channels = segments, read_segment_channels(segments) if segments else []
+        self.sources: Dict[str, str] = {key: rest for key, _, rest, _ in self.wav_scp}
+        self.segments = None
+        if segments is not None:
+            self.segments = read_table(segments, 4, 5, "'<utt> <recording> <start> <end> [<channel>]'")
+            for utt, fields, _, lineno in self.segments:
+                segment_channel(fields, segments, lineno, utt)  # refused before anything is written
+        self.segments_path = segments
         self.segment_tolerance = segment_tolerance
         self._cache: Optional[Tuple[str, np.ndarray, int]] = None
 
@@ -186,11 +210,12 @@ class Segmenter:
     def __iter__(self) -> Iterator[Tuple[str, str, np.ndarray, int]]:
         """Yield ``(utt, source description, (frames, channels) audio, rate)``."""
         if self.segments is None:
-            for utt, _, source in self.wav_scp:
+            for utt, _, source, _ in self.wav_scp:
                 yield utt, source, *self._read_checked(utt, source)
             return
-        for (utt, fields, _), (lineno, channel) in zip(self.segments, self.channels):
+        for utt, fields, _, lineno in self.segments:
             recording, start_s, end_s = fields[0], fields[1], fields[2]
+            channel = segment_channel(fields, self.segments_path, lineno, utt)
             if recording not in self.sources:
                 raise FormatError(f"utterance {utt!r}: recording {recording!r} is not in wav.scp")
             source = self.sources[recording]
