@@ -544,11 +544,13 @@ def test_recipe_cancelled_training_resumes_from_its_checkpoint(slurm_recipe):
         expect_ok(run_recipe(root, "--stage", "5", "--stop_stage", "5"), "stage 5 (slurm backend)")
     before = epochs_started(read(exp / "train.log"))
     done_before = max(before)  # epochs trained before this test (2 with the debug config)
-    max_epoch = done_before + 3
-    args = ["--stage", "5", "--stop_stage", "5", "--train_args", f"--max_epoch {max_epoch}"]
+    # The cancelled run could go on far longer than the test waits, so it is still training when
+    # Ctrl-C comes even if this process is slow to see its epoch start (an epoch takes ~5 s).
+    stage5 = ["--stage", "5", "--stop_stage", "5", "--train_args"]
     out = root / "cancelled.out"
     runner = subprocess.Popen(
-        ["./run.sh", "--fast", *args], cwd=root, env=env_with(VOC_CMD_BACKEND="slurm"),
+        ["./run.sh", "--fast", *stage5, f"--max_epoch {done_before + 100}"],
+        cwd=root, env=env_with(VOC_CMD_BACKEND="slurm"),
         stdout=out.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -568,7 +570,8 @@ def test_recipe_cancelled_training_resumes_from_its_checkpoint(slurm_recipe):
     last_started = max(epochs_started(cancelled_log))
     assert "The training was finished" not in cancelled_log
 
-    proc = run_recipe(root, *args)
+    max_epoch = last_started + 1  # the resumed run trains what was cut short, and one epoch more
+    proc = run_recipe(root, *stage5, f"--max_epoch {max_epoch}")
     expect_ok(proc, "stage 5 after the cancellation")
     resumed_log = read(exp / "train.log")
     assert "The training was resumed using" in resumed_log
