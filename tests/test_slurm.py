@@ -552,6 +552,7 @@ def test_recipe_cancelled_training_resumes_from_its_checkpoint(slurm_recipe):
         ["./run.sh", "--fast", *stage5, f"--max_epoch {done_before + 100}"],
         cwd=root, env=env_with(VOC_CMD_BACKEND="slurm"),
         stdout=out.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_default_signal_dispositions,  # Ctrl-C reaches it even from a backgrounded test run
     )
     try:
         # Cancel once the run has saved at least one checkpoint of its own (epoch done_before + 1).
