@@ -6,9 +6,9 @@ of this repository (or ``--baseline_repo``, a checkout). Each side runs its own 
 sides every repeat (machine load hits both alike):
 
 - the decode stage as users run it (``stage``): each tree's ``decode_feats_scp`` of
-  ``egs2/TEMPLATE/voc1/utils/decode.sh`` (voc.sh stage 6, chain.sh) in a bash subprocess, from a
-  recipe-like directory whose ``utils`` links to that tree's, with the recipe defaults
-  (``inference_nj`` 32, the local backend ``utils/run_local.sh``, CPU decoding unless
+  ``egs2/TEMPLATE/voc1/scripts/decode.sh`` (voc.sh stage 6, chain.sh) in a bash subprocess, from a
+  recipe-like directory whose ``scripts``/``utils`` link to that tree's, with the recipe defaults
+  (``inference_nj`` 32, the local backend ``scripts/run_local.sh``, CPU decoding unless
   ``--device cuda``): the scp split into jobs, the jobs' ``voc_inference`` processes, the merge.
   No thread variables are set (``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` are removed): each
   tree's decode.sh chooses;
@@ -81,15 +81,15 @@ def _decode_cmd(inputs: Dict[str, Path], out: Path) -> List[str]:
     ]  # fmt: skip
 
 
-# The caller's part of utils/decode.sh (as voc.sh sets it up with the local backend), then one
-# decode_feats_scp; run from a directory whose utils/ is the tree's. Arguments: <python> <scp> <out>
+# The caller's part of scripts/decode.sh (as voc.sh sets it up with the local backend), then one
+# decode_feats_scp; run from a directory whose scripts/ and utils/ are the tree's. Arguments: <python> <scp> <out>
 # <config> <model> <gpu_inference>.
 STAGE_SCRIPT = """set -euo pipefail
-. utils/common.sh
-. utils/decode.sh
+. scripts/common.sh
+. scripts/decode.sh
 python_arr=("$1")
-decode_cmd_arr=(utils/run_local.sh)
-cuda_cmd_arr=(utils/run_local.sh)
+decode_cmd_arr=(scripts/run_local.sh)
+cuda_cmd_arr=(scripts/run_local.sh)
 gpu_inference="$6"
 inference_nj=32
 decode_feats_scp bench "$2" "$3" "$4" "$5" --assume_raw_features true --check_feats_stats false
@@ -128,12 +128,18 @@ def check_imports_from(tree: Path, env: Dict[str, str], cwd: Path) -> None:
 
 
 def stage_dir(tree: Path, into: Path) -> Path:
-    """A recipe-like directory ``into`` whose ``utils`` links to ``tree``'s recipe utils."""
-    utils = tree / "egs2" / "TEMPLATE" / "voc1" / "utils"
-    if not (utils / "decode.sh").is_file():
-        raise FileNotFoundError(f"{utils}/decode.sh not found: is {tree} a checkout of this repository?")
+    """A recipe-like directory ``into`` whose ``scripts`` and ``utils`` link to ``tree``'s.
+
+    A tree from before the recipe helpers moved to ``scripts/`` has them in ``utils/``: both
+    links then point there.
+    """
+    template = tree / "egs2" / "TEMPLATE" / "voc1"
+    scripts = template / "scripts" if (template / "scripts" / "decode.sh").is_file() else template / "utils"
+    if not (scripts / "decode.sh").is_file():
+        raise FileNotFoundError(f"{scripts}/decode.sh not found: is {tree} a checkout of this repository?")
     into.mkdir(parents=True)
-    (into / "utils").symlink_to(utils.resolve())
+    (into / "scripts").symlink_to(scripts.resolve())
+    (into / "utils").symlink_to((template / "utils").resolve())
     return into
 
 

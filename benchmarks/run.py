@@ -8,7 +8,7 @@ and their ratio, ours / reference (> 1: ours is faster). Rows:
 - ``inference`` (:mod:`benchmarks.inference`): V1/V2/V3 generator inference of a 10 s utterance,
   x real time, through our user-facing ``Vocoder`` vs ESPnet's bare generator, fp32 and fast paths;
 - ``decode_stage`` (:mod:`benchmarks.decode`): the decode stage as users run it (each tree's
-  ``utils/decode.sh``: ``inference_nj`` 32, local backend) on an scp of 50 utterances, ours vs main;
+  ``scripts/decode.sh``: ``inference_nj`` 32, local backend) on an scp of 50 utterances, ours vs main;
 - ``decode_process`` (:mod:`benchmarks.decode`): one ``voc_inference`` process on that scp, ours vs
   main (``--skip decode`` skips both decode rows);
 - ``features`` (:mod:`benchmarks.features`): log-mel extraction, seconds of audio per second.
@@ -147,7 +147,7 @@ def markdown(rows: List[Dict], env: Dict[str, str], skipped: List[str], note: st
 
 Written by `python -m benchmarks.run` (benchmarks/run.py); rerun it to refresh this page.
 Both sides of a row run in one process (the decode rows: alternating subprocesses; the decode
-stage: each tree's `utils/decode.sh`, as the recipes run it) on the same device and shapes,
+stage: each tree's `scripts/decode.sh`, as the recipes run it) on the same device and shapes,
 alternating every repeat; numbers are throughputs (higher is faster), the median and best of the
 repeats, and the ratio is ours / reference on the medians. Inference rows
 time our user-facing `Vocoder` (input checks, normalisation, numpy in/out included) against

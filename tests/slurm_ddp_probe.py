@@ -1,7 +1,7 @@
 """Test-only training entry point: ``espnet_hifigan.bin.voc_train`` that also dumps weights.
 
 Used by tests/test_slurm.py to check distributed training: it is started like the real train
-CLI (through utils/launch_train.sh, which adds the ESPnet distributed options), trains with the
+CLI (through scripts/launch_train.sh, which adds the ESPnet distributed options), trains with the
 real task and trainer, and each process writes
 
     <dump_dir>/init.rank<R>.pth    the model's state dict before training (after DDP's broadcast

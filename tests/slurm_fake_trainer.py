@@ -1,9 +1,9 @@
 """A stand-in for a preemptible trainer, used by tests/test_slurm.py.
 
 It counts steps, keeps the count in a checkpoint file, resumes from it, and on SIGUSR1 or
-SIGTERM saves the checkpoint and exits with code 99: the contract utils/slurm.sh
+SIGTERM saves the checkpoint and exits with code 99: the contract scripts/slurm.sh
 --requeue true expects from the real trainer. Options it does not know (the distributed
-options utils/launch_train.sh appends) are ignored, except --dist_rank R, which makes the
+options scripts/launch_train.sh appends) are ignored, except --dist_rank R, which makes the
 checkpoint <checkpoint>.rankR so that every process of a multi-process run keeps its own.
 """
 

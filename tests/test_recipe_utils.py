@@ -20,7 +20,8 @@ from espnet_hifigan.nets.features import LogMelSpectrogram
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1"
-UTILS = TEMPLATE / "utils"
+UTILS = TEMPLATE / "scripts"  # the recipe helpers (utils/ holds the Kaldi-compatible scripts)
+KALDI_UTILS = TEMPLATE / "utils"
 
 
 def sh(*args, cwd=None, check=True, env=None) -> subprocess.CompletedProcess:
@@ -47,7 +48,7 @@ def po_script(tmp_path) -> Path:
         "foo_bar=1\n"
         "flag=false\n"
         "name=default\n"
-        f". {UTILS / 'parse_options.sh'}\n"
+        f". {KALDI_UTILS / 'parse_options.sh'}\n"
         'echo "foo_bar=${foo_bar} flag=${flag} name=${name} rest=$*"\n'
     )
     script.chmod(0o755)
@@ -472,11 +473,11 @@ def test_merge_decode_dirs_missing_job_output(tmp_path):
 
 # ----------------------------------------------------------------------------- decode.sh
 
-# The caller's part of utils/decode.sh (as voc.sh sets it up), then one decode_feats_scp; the job
+# The caller's part of scripts/decode.sh (as voc.sh sets it up), then one decode_feats_scp; the job
 # commands come from the environment (word-split like recipe_options).
 DECODE_DRIVER = """set -euo pipefail
-. utils/common.sh
-. utils/decode.sh
+. scripts/common.sh
+. scripts/decode.sh
 python_arr=("${PYTHON}")
 read -r -a decode_cmd_arr <<<"${DECODE_CMD}"
 read -r -a cuda_cmd_arr <<<"${CUDA_CMD}"
@@ -492,7 +493,8 @@ def decode_recipe(root: Path, utts: int, nproc: int) -> Path:
     weights, a ``feats.scp`` of ``utts`` short mels and an ``nproc`` that prints ``nproc`` first on PATH."""
     from espnet_hifigan.nets.generator import HiFiGANGenerator
 
-    (root / "utils").symlink_to(UTILS)
+    (root / "scripts").symlink_to(UTILS)
+    (root / "utils").symlink_to(KALDI_UTILS)
     config = yaml.safe_load((REPO_ROOT / "conf" / "hifigan_debug.yaml").read_text())
     config["normalize_conf"] = {}
     (root / "exp").mkdir()
@@ -512,7 +514,7 @@ def decode_recipe(root: Path, utts: int, nproc: int) -> Path:
     return root
 
 
-def run_decode(root: Path, decode_cmd: str, gpu_inference: bool = False, cuda_cmd: str = "utils/run_local.sh"):
+def run_decode(root: Path, decode_cmd: str, gpu_inference: bool = False, cuda_cmd: str = "scripts/run_local.sh"):
     env = dict(
         os.environ, PATH=f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(REPO_ROOT),
         PYTHON=sys.executable, DECODE_CMD=decode_cmd, CUDA_CMD=cuda_cmd, GPU_INFERENCE=str(gpu_inference).lower(),
@@ -523,8 +525,8 @@ def run_decode(root: Path, decode_cmd: str, gpu_inference: bool = False, cuda_cm
 @pytest.mark.parametrize(
     "nproc, decode_cmd, at_once, jobs, threads",
     [
-        (2, "utils/run_local.sh", 2, 2, 1),  # inference_nj 32, 3 utterances: capped at nproc
-        (4, "utils/run_local.sh --max_jobs_run 1", 1, 1, 4),  # one job at once: one job, every core
+        (2, "scripts/run_local.sh", 2, 2, 1),  # inference_nj 32, 3 utterances: capped at nproc
+        (4, "scripts/run_local.sh --max_jobs_run 1", 1, 1, 4),  # one job at once: one job, every core
     ],
 )
 def test_decode_on_the_local_cpu_backend_runs_the_jobs_that_fit_with_threads_split(
@@ -557,7 +559,7 @@ def test_decode_on_slurm_or_a_gpu_keeps_inference_nj_jobs_and_default_threads(tm
     if backend == "slurm":
         proc = run_decode(root, str(record))
     else:
-        proc = run_decode(root, "utils/run_local.sh", gpu_inference=True, cuda_cmd=str(record))
+        proc = run_decode(root, "scripts/run_local.sh", gpu_inference=True, cuda_cmd=str(record))
     assert proc.returncode != 0 and "decoding test failed" in proc.stderr
     args = (root / "args").read_text()
     assert args.startswith("--gpu 1 JOB=1:3 " if backend == "gpu" else "JOB=1:3 ")

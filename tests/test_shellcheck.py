@@ -49,7 +49,7 @@ def test_the_recipe_scripts_are_found():
         "run.sh",
         "egs2/TEMPLATE/voc1/voc.sh",
         "egs2/TEMPLATE/voc1/utils/parse_options.sh",
-        "egs2/TEMPLATE/voc1/utils/run_local.sh",
+        "egs2/TEMPLATE/voc1/scripts/run_local.sh",
         "egs2/mini_an4/voc1/run.sh",
         "egs2/mini_an4/voc1/local/data.sh",
         "egs2/ljspeech/voc1/local/data.sh",

@@ -1,4 +1,4 @@
-"""The SLURM backend (utils/slurm.sh), the training launcher (utils/launch_train.sh) and the
+"""The SLURM backend (scripts/slurm.sh), the training launcher (scripts/launch_train.sh) and the
 embedded recipe on a real single-node SLURM cluster.
 
 The ``slurm_cluster`` fixture runs tools/slurm/setup_local_slurm.sh, which installs (apt-get)
@@ -26,7 +26,7 @@ from typing import Dict, List, Optional
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-UTILS = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1" / "utils"
+UTILS = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1" / "scripts"
 SLURM_SH = UTILS / "slurm.sh"
 LAUNCH_TRAIN = UTILS / "launch_train.sh"
 SETUP = REPO_ROOT / "tools" / "slurm" / "setup_local_slurm.sh"

@@ -127,7 +127,7 @@ def build_recipe(root: Path) -> Path:
     recipe, tts = root / "voc1", root / "tts1"
     recipe.mkdir()
     tts.mkdir()
-    for name in ("utils", "path.sh", "cmd.sh", "chain.sh"):
+    for name in ("scripts", "utils", "path.sh", "cmd.sh", "chain.sh"):
         (recipe / name).symlink_to(TEMPLATE / name)
     _prepare_an4(tts)
     raw = Path("dump/raw")

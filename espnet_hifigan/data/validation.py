@@ -166,7 +166,7 @@ def check_speakers(utt2spk: Table, spk2utt: Table, report: Report) -> None:
                 spk2utt.path,
                 entry.lineno,
                 f"speaker {spk!r} disagrees with {utt2spk.path}: "
-                f"extra {extra[:5]}, missing {missing[:5]} (rebuild with utils/utt2spk_to_spk2utt.sh)",
+                f"extra {extra[:5]}, missing {missing[:5]} (rebuild with scripts/utt2spk_to_spk2utt.sh)",
             )
     for spk in expected:
         if spk not in spk2utt.entries:

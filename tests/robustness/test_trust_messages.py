@@ -33,7 +33,7 @@ from espnet_hifigan.nets.generator import HiFiGANGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
-UTILS = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1" / "utils"
+UTILS = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1" / "scripts"
 FS = 16000
 # Samples of the too-short utterance; the debug config (n_fft 1024, center padding) needs 513.
 SHORT = 100

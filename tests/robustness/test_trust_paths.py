@@ -47,7 +47,7 @@ from espnet_hifigan.nets.generator import HiFiGANGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEBUG_CONFIG = REPO_ROOT / "conf" / "hifigan_debug.yaml"
-MERGE = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1" / "utils" / "merge_decode_dirs.py"
+MERGE = REPO_ROOT / "egs2" / "TEMPLATE" / "voc1" / "scripts" / "merge_decode_dirs.py"
 LONG_ID = "u" * 300
 
 

@@ -170,18 +170,18 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 # Backfill scheduler (the default).
 SchedulerType=sched/backfill
-# No accounting daemon (slurmdbd): utils/slurm.sh does not need sacct.
+# No accounting daemon (slurmdbd): scripts/slurm.sh does not need sacct.
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 # No MPI plugin: srun starts plain processes (torch.distributed does its own rendezvous).
 MpiDefault=none
 # A node that was down comes back by itself once its slurmd registers again.
 ReturnToService=2
-# Jobs may requeue themselves (preemption handling in utils/slurm.sh --requeue true).
+# Jobs may requeue themselves (preemption handling in scripts/slurm.sh --requeue true).
 JobRequeue=1
 # Seconds between SIGTERM and SIGKILL when a job is cancelled or runs out of time.
 KillWait=10
-# Finished jobs stay visible to scontrol for 5 minutes (utils/slurm.sh reports their state).
+# Finished jobs stay visible to scontrol for 5 minutes (scripts/slurm.sh reports their state).
 MinJobAge=300
 # Try to start pending jobs every 2 s instead of every 60 s (keeps tests short).
 SchedulerParameters=sched_interval=2

@@ -32,7 +32,7 @@
 #   --ngpu N                    GPUs for fine-tuning and GTA inference (default: 0)
 #   --gpu_inference BOOL        decode on a GPU (default: false)
 #   --inference_nj N            parallel jobs of decoding and GTA inference (default: 4; decoding
-#                               on the CPU with the local backend: at most the CPU count, utils/num_cpus.sh;
+#                               on the CPU with the local backend: at most the CPU count, scripts/num_cpus.sh;
 #                               each job with CPUs / jobs torch threads)
 # The TTS:
 #   --tts_exp DIR               ESPnet TTS experiment with config.yaml (required)
@@ -67,10 +67,10 @@
 set -euo pipefail
 
 stage_label="Chain stage"
-# shellcheck source=utils/common.sh
-. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/common.sh"
-# shellcheck source=utils/decode.sh
-. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/decode.sh"
+# shellcheck source=scripts/common.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/scripts/common.sh"
+# shellcheck source=scripts/decode.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/scripts/decode.sh"
 
 stage=1
 stop_stage=10000
@@ -282,9 +282,9 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     if [ -f "${finetune_exp}/checkpoint.pth" ]; then
         log "Resuming from ${finetune_exp}/checkpoint.pth"
     fi
-    log "Command: ${python} -m espnet_hifigan.bin.voc_train ${train_opts[*]} (+ --ngpu, --dist_* from utils/launch_train.sh)"
-    # As voc.sh stage 5: utils/launch_train.sh picks the process layout and keeps earlier logs.
-    utils/launch_train.sh --cmd "${cuda_cmd}" --log "${finetune_exp}/train.log" --ngpu "${ngpu}" --num_nodes 1 \
+    log "Command: ${python} -m espnet_hifigan.bin.voc_train ${train_opts[*]} (+ --ngpu, --dist_* from scripts/launch_train.sh)"
+    # As voc.sh stage 5: scripts/launch_train.sh picks the process layout and keeps earlier logs.
+    scripts/launch_train.sh --cmd "${cuda_cmd}" --log "${finetune_exp}/train.log" --ngpu "${ngpu}" --num_nodes 1 \
         -- "${python_arr[@]}" -m espnet_hifigan.bin.voc_train "${train_opts[@]}" \
         || fail "fine-tuning failed; see ${finetune_exp}/train.log"
     end_stage 4

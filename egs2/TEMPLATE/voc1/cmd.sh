@@ -9,23 +9,23 @@
 # decode_cmd: decoding and scoring jobs
 #
 # Backends (choose with cmd_backend below, or VOC_CMD_BACKEND=slurm in the environment):
-#   local: utils/run_local.sh runs the jobs on this machine, at most one per CPU at once (utils/num_cpus.sh)
+#   local: scripts/run_local.sh runs the jobs on this machine, at most one per CPU at once (scripts/num_cpus.sh)
 #          (--max_jobs_run N to change it); --gpu/--mem/--time are ignored.
-#   slurm: utils/slurm.sh submits them with sbatch; site settings go in conf/slurm.conf.
+#   slurm: scripts/slurm.sh submits them with sbatch; site settings go in conf/slurm.conf.
 cmd_backend="${VOC_CMD_BACKEND:-local}"
 
 case "${cmd_backend}" in
     local)
-        export train_cmd="utils/run_local.sh"
-        export cuda_cmd="utils/run_local.sh"
-        export decode_cmd="utils/run_local.sh"
+        export train_cmd="scripts/run_local.sh"
+        export cuda_cmd="scripts/run_local.sh"
+        export decode_cmd="scripts/run_local.sh"
         ;;
     slurm)
         # conf/slurm.conf (partitions, accounts, sbatch options) if the recipe has one,
-        # else utils/slurm.sh's built-in defaults.
-        slurm_cmd="utils/slurm.sh"
+        # else scripts/slurm.sh's built-in defaults.
+        slurm_cmd="scripts/slurm.sh"
         if [ -f conf/slurm.conf ]; then
-            slurm_cmd="utils/slurm.sh --config conf/slurm.conf"
+            slurm_cmd="scripts/slurm.sh --config conf/slurm.conf"
         fi
         export train_cmd="${slurm_cmd}"
         export cuda_cmd="${slurm_cmd}"

@@ -30,7 +30,7 @@
 #   --stop_stage N         last stage (default: 10000)
 #   --nj N                 parallel jobs of stages 2-4 (default: 32; capped by utterances)
 #   --inference_nj N       parallel jobs of stage 6 (default: 32; capped by utterances; decoding
-#                          on the CPU with the local backend: also at the CPU count, utils/num_cpus.sh;
+#                          on the CPU with the local backend: also at the CPU count, scripts/num_cpus.sh;
 #                          each job with CPUs / jobs torch threads)
 #   --ngpu N               GPUs per node for training (default: 1; 0 = CPU; >1 = one process
 #                          per GPU)
@@ -85,12 +85,12 @@
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
-# shellcheck source=utils/common.sh
-. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/common.sh"
-# shellcheck source=utils/decode.sh
-. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/decode.sh"
-# shellcheck source=utils/feats_jobs.sh
-. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/utils/feats_jobs.sh"
+# shellcheck source=scripts/common.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/scripts/common.sh"
+# shellcheck source=scripts/decode.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/scripts/decode.sh"
+# shellcheck source=scripts/feats_jobs.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/scripts/feats_jobs.sh"
 run_args="$(printf '%q ' "$0" "$@")"
 
 # General
@@ -214,7 +214,7 @@ done
 [ -z "${train_config}" ] || [ "${stage}" -gt 5 ] || check_train_config "${train_config}" "${train_feats_opts[@]}"
 # The layout and GPUs of stage 5 (e.g. --ngpu 1 on a host without CUDA), before stage 1 writes anything.
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-    utils/launch_train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --check_only true \
+    scripts/launch_train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --check_only true \
         -- "${python_arr[@]}" -m espnet_hifigan.bin.voc_train || exit 1
 fi
 
@@ -383,13 +383,13 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Settings: config=${train_config} fs=${fs} n_fft=${n_fft} n_shift=${n_shift}" \
         "win_length=${win_length} n_mels=${n_mels} fmin=${fmin} fmax=${fmax} ngpu=${ngpu}" \
         "num_nodes=${num_nodes} train_args='${train_args}'"
-    log "Command: ${python} -m espnet_hifigan.bin.voc_train ${train_opts[*]} (+ --ngpu, --dist_* from utils/launch_train.sh)"
+    log "Command: ${python} -m espnet_hifigan.bin.voc_train ${train_opts[*]} (+ --ngpu, --dist_* from scripts/launch_train.sh)"
     log "Log: ${voc_exp}/train.log (effective configuration: ${voc_exp}/config.yaml)"
     echo "${run_args} --stage 5 \"\$@\"; exit \$?" >"${voc_exp}/run.sh"
     chmod +x "${voc_exp}/run.sh"
-    # utils/launch_train.sh picks the process layout (one process; DDP over the GPUs of one
+    # scripts/launch_train.sh picks the process layout (one process; DDP over the GPUs of one
     # node; srun over nodes with the slurm backend) and adds --ngpu and the --dist_* options.
-    utils/launch_train.sh --cmd "${cuda_cmd}" --log "${voc_exp}/train.log" \
+    scripts/launch_train.sh --cmd "${cuda_cmd}" --log "${voc_exp}/train.log" \
         --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
         -- "${python_arr[@]}" -m espnet_hifigan.bin.voc_train "${train_opts[@]}" \
         || fail "training failed; see ${voc_exp}/train.log"

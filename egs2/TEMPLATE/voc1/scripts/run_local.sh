@@ -12,11 +12,11 @@
 #               A command given as one single argument is run verbatim as a shell command.
 # Options:
 #   --max_jobs_run N, --max-jobs-run N   run at most N jobs at once (default: the CPUs this process
-#                                        may use, utils/num_cpus.sh: OMP_NUM_THREADS does not count)
+#                                        may use, scripts/num_cpus.sh: OMP_NUM_THREADS does not count)
 #   --num_threads N                      each job's threads: OMP_NUM_THREADS and MKL_NUM_THREADS are
 #                                        N in its environment (default: 1); recorded in the accounting line
 #   --gpu N, --mem X, --time T, --config F and any other "--opt value" are accepted and
-#   ignored, so that a recipe can switch between this and utils/slurm.sh in cmd.sh.
+#   ignored, so that a recipe can switch between this and scripts/slurm.sh in cmd.sh.
 # Exit status: 0 if every job succeeded; else 1, after one line per failed job on stderr:
 #   run_local.sh: job 3 failed, see log/foo.3.log
 set -euo pipefail

@@ -1,5 +1,5 @@
-# jobs_lib.sh: the command line of the Kaldi-style job backends utils/run_local.sh and
-# utils/slurm.sh (sourced by them, not run). It defines:
+# jobs_lib.sh: the command line of the Kaldi-style job backends scripts/run_local.sh and
+# scripts/slurm.sh (sourced by them, not run). It defines:
 #   jobs_parse_options <handler> "$@"  the leading "--opt value" / "--opt=value" options: calls
 #                                      <handler> <name> <value> for each (name without "--",
 #                                      '-' as '_'); sets jobs_nargs to the number of arguments

@@ -11,7 +11,7 @@ together), with the per-job entries under ``jobs``. A summary line is printed. O
 larger decode's) are removed.
 
 Example:
-    python utils/merge_decode_dirs.py --output_dir exp/voc/decode/test \\
+    python scripts/merge_decode_dirs.py --output_dir exp/voc/decode/test \\
         exp/voc/decode/test/logdir/output.1 exp/voc/decode/test/logdir/output.2
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# subset_data_dir.sh: copy part of a Kaldi data directory (a minimal utils/subset_data_dir.sh).
+# subset_data_dir.sh: copy part of a Kaldi data directory (a minimal scripts/subset_data_dir.sh).
 #
 # Usage: subset_data_dir.sh --first N <src-dir> <dest-dir>
 #        subset_data_dir.sh --last N <src-dir> <dest-dir>

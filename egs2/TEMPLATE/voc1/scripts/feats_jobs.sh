@@ -1,5 +1,5 @@
 # feats_jobs.sh: the job outputs of voc.sh stage 3 (feature extraction); sourced after
-# utils/common.sh, not run. It defines:
+# scripts/common.sh, not run. It defines:
 #   merge_feats_jobs <set> <dump dir> <logdir> <jobs> <tmp>
 #       the jobs' feats.N.scp, utt2num_frames.N and feats_conf.N.yaml (in <logdir>; their arks in
 #       <tmp>, from stage_dir_begin <dump dir>/feats) checked and merged, then swapped in:

@@ -2,7 +2,7 @@
 # launch_train.sh: run the training command through a job backend, on one or many GPUs/nodes.
 #
 # Usage (voc.sh stage 5, chain.sh stage 4):
-#   utils/launch_train.sh --cmd "${cuda_cmd}" --log exp/voc_x/train.log \
+#   scripts/launch_train.sh --cmd "${cuda_cmd}" --log exp/voc_x/train.log \
 #       --ngpu 4 --num_nodes 2 -- python3 -m espnet_hifigan.bin.voc_train --config conf/train.yaml ...
 #
 # The training command must not set --ngpu, --multiprocessing_distributed or --dist_*: this
@@ -21,7 +21,7 @@
 #   effective batch = per-process batch x ngpu x num_nodes = batch_size of the config.
 #
 # Options:
-#   --cmd CMD               job backend (default: utils/run_local.sh); with utils/slurm.sh
+#   --cmd CMD               job backend (default: scripts/run_local.sh); with scripts/slurm.sh
 #                           the job is preemptible (--requeue true) unless --preemptible false
 #   --log FILE              training log (required); the logs of earlier runs are kept as
 #                           train.1.log (newest), train.2.log, ... for --log train.log
@@ -50,7 +50,7 @@ die() {
 }
 self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 
-cmd="utils/run_local.sh"
+cmd="scripts/run_local.sh"
 log=""
 ngpu=1
 num_nodes=1

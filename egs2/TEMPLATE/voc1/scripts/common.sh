@@ -45,7 +45,7 @@ min() {
 nlines() {
     wc -l <"$1" | tr -d ' '
 }
-# split_for_jobs <file> <max jobs> <part path with JOB>: split <file> (utils/split_scp.sh) into
+# split_for_jobs <file> <max jobs> <part path with JOB>: split <file> (scripts/split_scp.sh) into
 # N = min(<max jobs>, its lines) parts, named by the path with JOB replaced by 1..N; prints N.
 split_for_jobs() {
     local n i parts=()
@@ -54,7 +54,7 @@ split_for_jobs() {
     for i in $(seq "${n}"); do
         parts+=("${3//JOB/${i}}")
     done
-    utils/split_scp.sh "$1" "${parts[@]}" || return 1
+    scripts/split_scp.sh "$1" "${parts[@]}" || return 1
     echo "${n}"
 }
 # recipe_options "$@": parse the caller's options (utils/parse_options.sh: each needs a default

@@ -1,15 +1,15 @@
 # decode.sh: decoding with a vocoder experiment, shared by voc.sh (stage 6) and chain.sh (stages 2
-# and 5); sourced after utils/common.sh, not run. It defines:
+# and 5); sourced after scripts/common.sh, not run. It defines:
 #   select_job_cmd <true|false>
 #       job_cmd (array): cuda_cmd --gpu 1 when true, else decode_cmd; job_ngpu: 1 or 0
 #   local_cpu_jobs
 #       when the jobs decode on the CPU (job_ngpu 0) with the local backend (job_cmd is
-#       utils/run_local.sh): prints how many of them run at once (its --max_jobs_run, else nproc)
+#       scripts/run_local.sh): prints how many of them run at once (its --max_jobs_run, else nproc)
 #       and nproc; prints nothing otherwise (SLURM, GPU decoding)
 #   decode_feats_scp <name> <feats.scp> <out dir> <train_config> <model_file> [<arg> ...]
-#       split <feats.scp> (utils/split_scp.sh) into min(inference_nj, utterances) jobs, run
+#       split <feats.scp> (scripts/split_scp.sh) into min(inference_nj, utterances) jobs, run
 #       python -m espnet_hifigan.bin.voc_inference on them (on a GPU if gpu_inference is true;
-#       <arg>s are more voc_inference options) and merge their outputs (utils/merge_decode_dirs.py)
+#       <arg>s are more voc_inference options) and merge their outputs (scripts/merge_decode_dirs.py)
 #       On the CPU with the local backend, more jobs than run at once would only pay the start-up
 #       (imports, model loading) again: the jobs are also capped at those that run at once
 #       (nproc, or run_local.sh's --max_jobs_run), and each gets --num_threads nproc / jobs
@@ -47,7 +47,7 @@ local_cpu_jobs() {
     if [ "${job_ngpu}" -ne 0 ] || [ "${job_cmd[0]##*/}" != run_local.sh ]; then
         return 0
     fi
-    ncpu="$(utils/num_cpus.sh)"
+    ncpu="$(scripts/num_cpus.sh)"
     for ((i = 1; i < ${#job_cmd[@]}; i++)); do
         case "${job_cmd[i]}" in
             --max_jobs_run=* | --max-jobs-run=*) at_once="${job_cmd[i]#*=}" ;;
@@ -92,7 +92,7 @@ decode_feats_scp() {
     for n in $(seq "${nj}"); do
         output_dirs+=("${logdir}/output.${n}")
     done
-    "${python_arr[@]}" utils/merge_decode_dirs.py --output_dir "${tmp}" "${output_dirs[@]}" \
+    "${python_arr[@]}" scripts/merge_decode_dirs.py --output_dir "${tmp}" "${output_dirs[@]}" \
         || decode_failed "${out}" "merging the decoding jobs of ${name} failed (see above)"
     stage_dir_commit "${tmp}" "${out}" logdir wav.scp
     log "${name}: $(nlines "${out}/wav.scp") wavs in ${out}/wav/"
