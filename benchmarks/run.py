@@ -11,7 +11,9 @@ and their ratio, ours / reference (> 1: ours is faster). Rows:
   ``scripts/decode.sh``: ``inference_nj`` 32, local backend) on an scp of 50 utterances, ours vs main;
 - ``decode_process`` (:mod:`benchmarks.decode`): one ``voc_inference`` process on that scp, ours vs
   main (``--skip decode`` skips both decode rows);
-- ``features`` (:mod:`benchmarks.features`): log-mel extraction, seconds of audio per second.
+- ``features`` (:mod:`benchmarks.features`): log-mel extraction, seconds of audio per second;
+- ``streaming`` (:mod:`benchmarks.streaming`): stateful streaming (chunks of 1, 8, 32, 128 frames)
+  vs offline synthesis, PyTorch and ONNX Runtime, interleaved; first-audio latency in the notes.
 
 Examples:
     python -m benchmarks.run --device cpu --size quick --markdown docs/benchmarks.md --json bench.json
@@ -41,7 +43,7 @@ SIZES = {
     "quick": dict(presets=["v1", "v2", "v3"], batches=[1], seconds=10.0, repeats=3, decode_utts=50, decode_seconds=1.0),
     "full": dict(presets=["v1", "v2", "v3"], batches=[1, 16], seconds=10.0, repeats=5, decode_utts=50, decode_seconds=3.0),
 }
-PARTS = ("training", "inference", "decode_stage", "decode_process", "features")
+PARTS = ("training", "inference", "streaming", "decode_stage", "decode_process", "features")
 ALIASES = {"decode": ("decode_stage", "decode_process")}
 
 
@@ -77,6 +79,15 @@ def get_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         help=f"parts not measured, space- or comma-separated: {', '.join(PARTS)} (decode: both decode rows)",
+    )
+    parser.add_argument(
+        "--stream_chunks", type=int, nargs="+", default=None, help="chunk sizes of the streaming rows (frames)"
+    )
+    parser.add_argument(
+        "--stream_backends", nargs="+", default=None, choices=["pytorch", "onnx"], help="streaming rows' backends"
+    )
+    parser.add_argument(
+        "--stream_seconds", type=float, default=3.0, help="utterance length of the streaming rows"
     )
     parser.add_argument("--profile_dir", default=None, help="CUDA: profiles of our fastest training step per preset")
     parser.add_argument("--note", default="", help="a line about the machine (load, sharing) for the markdown")
@@ -256,6 +267,14 @@ def main(cmd: List[str] | None = None) -> Dict:
                     paths="compiled" if compiled else "plain",
                 )  # fmt: skip
                 save(rows)
+    if "streaming" not in args.skip:
+        from benchmarks.streaming import BACKENDS, CHUNKS, streaming_rows
+
+        rows += streaming_rows(
+            args.device, size["presets"], args.stream_seconds, size["repeats"], args.stream_chunks or CHUNKS,
+            args.stream_backends or BACKENDS,
+        )  # fmt: skip
+        save(rows)
     decode_parts = [p for p in ("stage", "process") if f"decode_{p}" not in args.skip]
     if decode_parts:
         from benchmarks.decode import decode_rows

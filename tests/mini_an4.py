@@ -26,11 +26,12 @@ OUTPUTS = ("data", "dump", "exp", "downloads")
 RUN_TIMEOUT_S = 900
 
 
-def linked_recipe(parent: Path) -> Path:
-    """``parent/voc1``: links to the recipe's files, so that its outputs are written there."""
+def linked_recipe(parent: Path, recipe: Path = RECIPE) -> Path:
+    """``parent/voc1``: links to the files of ``recipe`` (default mini_an4), so that its outputs
+    are written there."""
     root = parent / "voc1"
     root.mkdir(parents=True)
-    for item in RECIPE.iterdir():
+    for item in recipe.iterdir():
         if item.name not in OUTPUTS:
             os.symlink(item.resolve(), root / item.name)
     return root

@@ -29,12 +29,14 @@ def test_quick_run_writes_a_complete_table(tmp_path):
     out_json, out_md = tmp_path / "bench.json", tmp_path / "benchmarks.md"
     args = ["--device", "cpu", "--size", "quick", "--presets", "v2", "--seconds", "0.3", "--repeats", "1",
             "--decode_utts", "2", "--decode_seconds", "0.2", "--skip", "training",
+            "--stream_seconds", "0.3", "--stream_chunks", "8", "--stream_backends", "pytorch",
             "--json", str(out_json), "--markdown", str(out_md), *_baseline_args()]  # fmt: skip
     run.main(args)
     result = json.loads(out_json.read_text())
     rows = result["rows"]
     names = " ".join(r["row"] for r in rows)
-    for part in ("inference V2", "decode stage (decode.sh, 2 utts", "voc_inference, one process", "feature extraction"):
+    for part in ("inference V2", "decode stage (decode.sh, 2 utts", "voc_inference, one process", "feature extraction",
+                 "streaming V2 0.3 s, PyTorch, 8-frame chunks vs offline"):
         assert part in names
     stage = next(r for r in rows if r["row"].startswith("decode stage"))
     assert "ours: 2 jobs" in stage["note"]  # both utterances' jobs ran: each tree's utils/ was found

@@ -138,3 +138,44 @@ def test_recipe_stops_on_a_shift_no_preset_covers(tmp_path):
     out = proc.stderr + proc.stdout
     assert "no HiFi-GAN preset for fs=16000 with frame shift (n_shift) 200" in out
     assert "no --train_config given and no preset fits" in out
+
+
+# The official jik876 config_v1.json's feature and training values (fine-tuning uses the same file).
+OFFICIAL_V1 = dict(sampling_rate=22050, n_fft=1024, hop_size=256, win_size=1024, num_mels=80, fmin=0, fmax=8000,
+                   learning_rate=0.0002, adam_b1=0.8, adam_b2=0.99, lr_decay=0.999, segment_size=8192, batch_size=16,
+                   upsample_rates=[8, 8, 2, 2], upsample_initial_channel=512)
+
+
+def test_official_finetuning_preset():
+    """conf/hifigan_finetune_official.yaml: check_config accepts it; the official mel, V1 generator,
+    the official discriminators' shapes and config_v1.json's fine-tuning values."""
+    from espnet_hifigan.contract import FeatureContract
+
+    path = REPO_ROOT / "conf" / "hifigan_finetune_official.yaml"
+    args = check_config(["--config", str(path)])
+    config = yaml.safe_load(path.read_text())
+    assert FeatureContract.from_train_config(config).compare(FeatureContract.from_official_config(OFFICIAL_V1)) == []
+    assert config["normalize"] is None
+    for optim in ("optim_conf", "optim2_conf"):
+        assert config[optim]["lr"] == OFFICIAL_V1["learning_rate"]
+        assert config[optim]["betas"] == [OFFICIAL_V1["adam_b1"], OFFICIAL_V1["adam_b2"]]
+    for sched in ("scheduler_conf", "scheduler2_conf"):  # lr_decay per 809-step epoch, our epochs are 1000 steps
+        assert config[sched]["gamma"] == pytest.approx(OFFICIAL_V1["lr_decay"] ** (config["num_iters_per_epoch"] / 809), abs=1e-6)
+    assert config["model_conf"]["segment_size"] == OFFICIAL_V1["segment_size"]
+    assert config["batch_size"] == OFFICIAL_V1["batch_size"]
+    assert config["generator_conf"]["upsample_rates"] == OFFICIAL_V1["upsample_rates"]
+    assert config["generator_conf"]["upsample_initial_channel"] == OFFICIAL_V1["upsample_initial_channel"]
+    # Every line that sets a key says what it is.
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert "#" in line, line
+    manifest = REPO_ROOT.parent / "shared" / "data" / "warmstart" / "official_do_manifest.json"
+    if manifest.is_file():  # the discriminators of a real official do_ load into the preset's
+        import json
+
+        from espnet_hifigan.nets.discriminator import HiFiGANDiscriminator
+
+        shapes = json.loads(manifest.read_text())
+        ours = HiFiGANDiscriminator(**args.discriminator_conf).state_dict()
+        expected = {f"{net}.{k}": v for net in ("mpd", "msd") for k, v in shapes[net].items()}
+        assert {k: list(v.shape) for k, v in ours.items()} == expected

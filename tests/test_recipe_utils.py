@@ -180,9 +180,10 @@ def test_split_scp_refuses_empty_parts(tmp_path):
 
 
 def test_utt2spk_to_spk2utt(tmp_path):
+    """Kaldi's utt2spk_to_spk2utt.pl: speakers in the order of their first utterance."""
     utt2spk = tmp_path / "utt2spk"
-    utt2spk.write_text("b-1 b\na-1 a\na-2 a\n")
-    out = sh(UTILS / "utt2spk_to_spk2utt.sh", utt2spk).stdout
+    utt2spk.write_text("a-1 a\nb-1 b\na-2 a\n")
+    out = sh(KALDI_UTILS / "utt2spk_to_spk2utt.pl", utt2spk).stdout
     assert out == "a a-1 a-2\nb b-1\n"
 
 
@@ -201,17 +202,18 @@ def make_data_dir(root: Path, n: int = 4, fs: int = 16000, seconds: float = 0.5)
     (root / "wav.scp").write_text("\n".join(sorted(wav_lines)) + "\n")
     (root / "utt2spk").write_text("\n".join(sorted(u2s)) + "\n")
     (root / "text").write_text("".join(f"{line.split()[0]} HELLO\n" for line in sorted(u2s)))
-    (root / "spk2utt").write_text(sh(UTILS / "utt2spk_to_spk2utt.sh", root / "utt2spk").stdout)
+    (root / "spk2utt").write_text(sh(KALDI_UTILS / "utt2spk_to_spk2utt.pl", root / "utt2spk").stdout)
     return root
 
 
 def test_subset_data_dir_first_last_list(tmp_path):
     src = make_data_dir(tmp_path / "src", n=5)
     utts = [line.split()[0] for line in (src / "utt2spk").read_text().splitlines()]
-    sh(UTILS / "subset_data_dir.sh", "--first", "3", src, tmp_path / "first")
-    sh(UTILS / "subset_data_dir.sh", "--last", "1", src, tmp_path / "last")
+    # Kaldi's syntax: [--first|--last] <src> <num-utt> <dest>; --utt-list <list> <src> <dest>
+    sh(KALDI_UTILS / "subset_data_dir.sh", "--first", src, "3", tmp_path / "first")
+    sh(KALDI_UTILS / "subset_data_dir.sh", "--last", src, "1", tmp_path / "last")
     (tmp_path / "list").write_text(f"{utts[3]}\n")
-    sh(UTILS / "subset_data_dir.sh", "--utt_list", tmp_path / "list", src, tmp_path / "listed")
+    sh(KALDI_UTILS / "subset_data_dir.sh", "--utt-list", tmp_path / "list", src, tmp_path / "listed")
     for name, expected in (("first", utts[:3]), ("last", utts[-1:]), ("listed", [utts[3]])):
         d = tmp_path / name
         assert [line.split()[0] for line in (d / "wav.scp").read_text().splitlines()] == expected

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Format the audio of a Kaldi data directory for vocoder training (recipe stage 2).
 
-For every utterance: read the audio (a file soundfile can read, or a ``command |`` pipe that
-writes a WAV to stdout), cut the segment when a ``segments`` file is given, reduce it to one
+For every utterance: read the audio (a file soundfile can read, a ``command |`` pipe that
+writes a WAV to stdout, or a wav ark entry ``wav.ark:56``: :mod:`espnet_hifigan.core.wav_scp`),
+cut the segment when a ``segments`` file is given (end ``-1``: to the end of the recording, as
+Kaldi), reduce it to one
 channel, resample it to ``--fs`` with :func:`torchaudio.functional.resample`, and write it as
 ``<out_dir>/<utt>.<audio_format>``. Writes a ``wav.scp`` that points at the written files and
 ``utt2num_samples`` (length in samples at ``--fs``).
@@ -46,6 +48,7 @@ import torch
 
 from espnet_hifigan.core.fileio import write_text_atomic
 from espnet_hifigan.core.safety import check_outputs_not_inputs, check_utt_ids
+from espnet_hifigan.core.wav_scp import audio_input_files
 from espnet_hifigan.data.audio import (
     DEFAULT_SEGMENT_TOLERANCE_SEC,
     MULTI_CHANNEL_POLICIES,
@@ -82,7 +85,7 @@ def check_paths(args: argparse.Namespace, segmenter: Segmenter) -> None:
     entries = segmenter.segments if segmenter.segments is not None else segmenter.wav_scp
     try:
         check_utt_ids((utt for utt, _, _, _ in entries), args.segments or args.wav_scp, f".{args.audio_format}")
-        audio = [Path(source) for source in segmenter.sources.values() if not source.rstrip().endswith("|")]
+        audio = audio_input_files(segmenter.sources.values())  # ark offsets stripped, pipes skipped
         # The files written (out_dir itself is not replaced or cleaned: it may hold other things);
         # the audio never among the originals.
         inputs = [args.wav_scp, args.segments, *audio]

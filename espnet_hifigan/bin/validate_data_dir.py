@@ -7,10 +7,12 @@ Checks ``wav.scp``, ``utt2spk``, ``spk2utt`` and, when present, ``segments`` and
 * ids are unique and sorted in C-locale (byte) order, as Kaldi tools require;
 * utterances agree across files (``utt2spk`` vs ``wav.scp`` or ``segments`` vs ``text``);
 * ``spk2utt`` is exactly the inverse of ``utt2spk``;
-* ``segments`` times are numbers with ``0 <= start < end`` and name recordings of ``wav.scp``
-  (an optional 5th field is Kaldi's 0-based channel);
+* ``segments`` times are numbers with ``0 <= start < end`` (or end ``-1``: to the end of the
+  recording, as Kaldi) and name recordings of ``wav.scp`` (an optional 5th field is Kaldi's
+  0-based channel);
 * utterance ids can be file names (no path: ``../x``, ``spk/utt``; not too long);
-* audio files named in ``wav.scp`` exist (pipe commands ``... |`` are not run).
+* audio files named in ``wav.scp`` exist (pipe commands ``... |`` are not run; for a wav ark
+  entry ``wav.ark:56`` the ark must exist).
 
 Each problem is reported as ``FILE:LINE: message``; the exit status is 1 if there is any.
 

@@ -51,7 +51,7 @@ from espnet_hifigan.core.safety import (
     check_utt_ids,
 )
 from espnet_hifigan.core.scp import read_feats_scp, read_key_file, read_scp, write_scp
-from espnet_hifigan.data.audio import read_audio
+from espnet_hifigan.core.wav_scp import audio_input_files, read_audio
 from espnet_hifigan.inference.batching import (
     CPU_BATCH_FRAMES,
     GPU_BATCH_FRAMES,
@@ -251,7 +251,7 @@ def check_paths(args: argparse.Namespace, ids: Dict[str, str]) -> None:
     scp = args.feats_scp or args.wav_scp
     check_utt_ids(ids, scp)
     output_dir = Path(args.output_dir)
-    audio = [] if args.feats_scp else [Path(v) for v in ids.values() if not v.rstrip().endswith("|")]
+    audio = [] if args.feats_scp else audio_input_files(ids.values())  # ark offsets stripped, pipes skipped
     inputs = [scp, args.origin_scp, args.key_file, args.feats_contract, args.model_file, args.train_config, *audio]
     check_output_dir_not_data_dir(output_dir, [scp, args.origin_scp])
     check_outputs_not_inputs([output_dir / "wav.scp", output_dir / "timing.json"], inputs, what="--output_dir")

@@ -89,8 +89,10 @@ def _values_equal(a: Any, b: Any) -> bool:
 def _parse_fs(fs: Union[int, float, str]) -> int:
     """ESPnet accepts ``fs: 22k``-style strings (humanfriendly); so do we."""
     if isinstance(fs, str):
-        import humanfriendly
-
+        try:
+            import humanfriendly
+        except ImportError as e:  # the onnxruntime-only install
+            raise ContractError(f"fs {fs!r}: a size string needs `pip install humanfriendly`; or write a number") from e
         return int(humanfriendly.parse_size(fs))
     return int(fs)
 

@@ -73,9 +73,17 @@ class Normalization:
         """ESPnet's ``GlobalMVN`` for these statistics (the exact module the TTS used).
 
         Raises:
-            ContractError: the file is missing or its digest differs from the recorded one.
+            ContractError: the file is missing or its digest differs from the recorded one, or
+                torch/ESPnet are not installed (the onnxruntime-only install feeds raw features).
         """
-        from espnet2.layers.global_mvn import GlobalMVN
+        try:
+            from espnet2.layers.global_mvn import GlobalMVN
+        except ImportError as e:
+            raise ContractError(
+                f"converting features normalised with {self.describe()} needs torch and ESPnet, which this "
+                "install lacks: give raw (de-normalised) features, e.g. a TTS's denorm/feats.scp, or install the "
+                "full package"
+            ) from e
 
         if self.stats_file is None or not Path(self.stats_file).is_file():
             raise ContractError(f"normalisation statistics {self.stats_file} not found; cannot convert features")

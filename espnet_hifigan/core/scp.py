@@ -2,14 +2,16 @@
 
 ESPnet's ``tts_inference`` writes npy scp files (one ``.npy`` per utterance) with paths relative
 to the recipe directory; our recipe writes Kaldi ark/scp with kaldiio. Both are read here.
+kaldiio is imported only to read an ark entry, so the onnxruntime-only install (numpy, PyYAML)
+reads npy scps.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Set, Tuple
 
-import kaldiio
 import numpy as np
 
 from espnet_hifigan.core.fileio import PathLike, write_text_atomic
@@ -52,15 +54,46 @@ def read_scp(path: PathLike, role: str) -> Dict[str, str]:
     return entries
 
 
+# Kaldi's rxfilename with an offset: ``file.ark:1234``, optionally sliced ``file.ark:1234[0:99]``.
+_ARK_OFFSET = re.compile(r"^(?P<path>.+):(?P<offset>[0-9]+)(?P<slice>\[[0-9:, ]*\])?$")
+
+
+def split_ark_offset(value: str) -> Tuple[str, str]:
+    """Split Kaldi's ``file.ark:offset[slice]`` into the file and the ``:offset[slice]`` suffix.
+
+    A value naming an existing file as a whole (``a:1.wav`` is a file) and one without an
+    offset are returned as ``(value, "")``.
+
+    Args:
+        value: An scp value (not a pipe).
+
+    Returns:
+        ``(path, suffix)`` with ``path + suffix == value``.
+    """
+    match = _ARK_OFFSET.match(value)
+    if match is None or Path(value).exists():
+        return value, ""
+    return match.group("path"), value[len(match.group("path")) :]
+
+
+def scp_value_file(value: str) -> Optional[str]:
+    """The file a Kaldi rxfilename reads (``:offset``/``[slice]`` stripped); ``None`` for a
+    ``command |`` pipe or ``-`` (stdin), whose input is not a file named here."""
+    value = value.strip()
+    if value.endswith("|") or value == "-":
+        return None
+    return split_ark_offset(value)[0]
+
+
 def resolve_scp_path(value: str, scp_dirs: Sequence[Path]) -> str:
-    """Resolve a relative path (``.npy``, audio, ``file.ark:offset``) of an scp line.
+    """Resolve a relative path (``.npy``, audio, ``file.ark:offset[slice]``) of an scp line.
 
     Tried as given (absolute, or relative to the current directory), then relative to each of
-    ``scp_dirs`` and their parents; returned unchanged when nothing exists.
+    ``scp_dirs`` and their parents; returned unchanged when nothing exists (and for pipes).
     """
-    path_part, sep, offset = value.rpartition(":") if not value.endswith(".npy") else (value, "", "")
-    if not sep or not offset.isdigit():
-        path_part, sep, offset = value, "", ""
+    if value.rstrip().endswith("|"):
+        return value
+    path_part, suffix = split_ark_offset(value)
     path = Path(path_part)
     if path.is_absolute() or path.exists():
         return value
@@ -68,8 +101,23 @@ def resolve_scp_path(value: str, scp_dirs: Sequence[Path]) -> str:
     for scp_dir in scp_dirs:
         for parent in [scp_dir, *scp_dir.parents]:
             if (parent / path).exists():
-                return f"{parent / path}{sep}{offset}"
+                return f"{parent / path}{suffix}"
     return value
+
+
+def _load_ark(value: str) -> np.ndarray:
+    """One Kaldi ark entry (``file.ark:offset``) as an array, read with kaldiio (imported here).
+
+    Raises:
+        ImportError: kaldiio is not installed (the onnxruntime-only install), with what to do.
+    """
+    try:
+        import kaldiio
+    except ImportError as e:
+        raise ImportError(
+            "Kaldi ark features need kaldiio, which this install lacks: `pip install kaldiio`, or give .npy features"
+        ) from e
+    return kaldiio.load_mat(value)
 
 
 def read_feats_scp(
@@ -111,7 +159,7 @@ def read_feats_scp(
                 continue
             value = resolve_scp_path(value, scp_dirs)
             try:
-                feats = np.load(value) if value.endswith(".npy") else kaldiio.load_mat(value)
+                feats = np.load(value) if value.endswith(".npy") else _load_ark(value)
             except Exception as e:  # noqa: BLE001 - re-raised with the utterance named
                 raise ValueError(f"{path}:{lineno}: cannot read features of {utt} from {value}: {e}") from e
             yield utt, np.asarray(feats, dtype=np.float32)

@@ -1,10 +1,11 @@
-"""The audio of a Kaldi data directory: one reader for every ``wav.scp``, segments, channels, rates.
+"""The audio of a Kaldi data directory: segments, channels, rates (stage 2).
 
-- :func:`read_audio`: a ``wav.scp`` value — a file soundfile reads, or Kaldi's extended filename
-  ``command |`` (a pipe writing a WAV to stdout) — as ``(frames, channels)`` float32 and its
-  rate; a WAV whose header promises more samples than it holds (a truncated copy) is an error.
+- :func:`read_audio` (home: :mod:`espnet_hifigan.core.wav_scp`, the one ``wav.scp`` reader): a
+  file, Kaldi's extended filename ``command |`` or a wav ark entry ``wav.ark:56``, as
+  ``(frames, channels)`` float32 and its rate; a truncated WAV is an error.
 - :class:`Segmenter`: the utterances of a data directory (``wav.scp``, optional ``segments``
-  with Kaldi's 5th channel column), each recording read once.
+  with Kaldi's 5th channel column and end ``-1``: to the end of the recording), each recording
+  read once.
 - :func:`to_mono`, :func:`resample`, :func:`peak_normalize`: what stage 2 does to each.
 
 Errors are :class:`FormatError` naming the utterance, its source and, for tables, the line.
@@ -12,10 +13,6 @@ Errors are :class:`FormatError` naming the utterance, its source and, for tables
 
 from __future__ import annotations
 
-import io
-import os
-import struct
-import subprocess
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
@@ -24,109 +21,14 @@ import soundfile
 import torch
 import torchaudio.functional as AF
 
+# The one reader's home is core/ (scoring and inference read wav.scp too); re-exported here.
+from espnet_hifigan.core.wav_scp import AudioError as FormatError
+from espnet_hifigan.core.wav_scp import read_audio, read_table, segment_times
+
+__all__ = ["FormatError", "Segmenter", "peak_normalize", "read_audio", "read_table", "resample", "segment_channel", "to_mono"]
+
 DEFAULT_SEGMENT_TOLERANCE_SEC = 0.1
-# Bytes of a WAV file read to find its data chunk; data sizes meaning "unknown" (streamed WAVs).
-WAV_HEADER_BYTES = 1 << 16
-WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
 MULTI_CHANNEL_POLICIES = ("error", "first")
-
-
-class FormatError(RuntimeError):
-    """An utterance that cannot be formatted."""
-
-
-def read_table(
-    path: Path, min_fields: int, max_fields: Optional[int] = None, usage: str = ""
-) -> List[Tuple[str, List[str], str, int]]:
-    """Read a Kaldi table as ``(key, fields, rest-of-line, line number)`` tuples, in file order.
-
-    Args:
-        path: Table file.
-        min_fields: Fewest fields a line may have, key included.
-        max_fields: Most fields a line may have (``None``: no limit).
-        usage: The line's layout, for the message of a line with too many fields.
-
-    Returns:
-        The entries.
-
-    Raises:
-        FormatError: A line has too few or too many fields.
-    """
-    entries = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) < min_fields:
-                raise FormatError(f"{path}:{lineno}: expected at least {min_fields} fields: {line!r}")
-            if max_fields is not None and len(fields) > max_fields:
-                raise FormatError(f"{path}:{lineno}: expected {usage or f'at most {max_fields} fields'}, got {line.strip()!r}")
-            entries.append((fields[0], fields[1:], line.strip().split(maxsplit=1)[1], lineno))
-    return entries
-
-
-def wav_shortfall(head: bytes, total_size: int) -> Optional[Tuple[int, int]]:
-    """Samples a RIFF/WAVE header promises and the file holds, when it holds fewer.
-
-    Args:
-        head: The first bytes of the file (at least up to the ``data`` chunk header).
-        total_size: The size of the whole file in bytes.
-
-    Returns:
-        ``(promised, held)`` sample frames for a truncated WAV; None for a complete one, another
-        format or a header that does not say (streamed WAVs, a data chunk beyond ``head``).
-    """
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    pos, block_align = 12, 0
-    while pos + 8 <= len(head):
-        chunk, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
-        if chunk == b"fmt " and pos + 22 <= len(head):
-            block_align = struct.unpack("<H", head[pos + 20 : pos + 22])[0]
-        if chunk == b"data":
-            held = total_size - (pos + 8)
-            if size in WAV_UNKNOWN_SIZES or block_align == 0 or size <= held:
-                return None
-            return size // block_align, max(held, 0) // block_align
-        pos += 8 + size + (size & 1)
-    return None
-
-
-def check_complete(head: bytes, total_size: int) -> None:
-    """Raise :class:`FormatError` for a truncated WAV (see :func:`wav_shortfall`)."""
-    shortfall = wav_shortfall(head, total_size)
-    if shortfall is not None:
-        promised, held = shortfall
-        raise FormatError(
-            f"truncated WAV: its header promises {promised} samples but it holds {held}; "
-            "copy or download the file again"
-        )
-
-
-def read_audio(source: str) -> Tuple[np.ndarray, int]:
-    """Read audio from a file or a ``command |`` pipe.
-
-    Args:
-        source: The ``wav.scp`` value.
-
-    Returns:
-        Samples (frames, channels) as float32, and the sampling rate.
-    """
-    if source.endswith("|"):
-        proc = subprocess.run(source[:-1], shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if proc.returncode != 0:
-            stderr = proc.stderr.decode("utf-8", errors="replace").strip()
-            raise FormatError(f"command failed with code {proc.returncode}: {stderr}")
-        check_complete(proc.stdout[:WAV_HEADER_BYTES], len(proc.stdout))
-        data, rate = soundfile.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
-    else:
-        if not os.path.isfile(source):
-            raise FormatError("audio file not found")
-        with open(source, "rb") as f:
-            check_complete(f.read(WAV_HEADER_BYTES), os.path.getsize(source))
-        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
-    return data, int(rate)
 
 
 def to_mono(data: np.ndarray, policy: str) -> np.ndarray:
@@ -221,18 +123,22 @@ class Segmenter:
             source = self.sources[recording]
             data, rate = self._read_checked(utt, source, recording)
             try:
-                start_t, end_t = float(start_s), float(end_s)
-            except ValueError:
-                raise FormatError(f"utterance {utt!r}: bad segment times {start_s!r} {end_s!r}") from None
+                start_t, end_or_none = segment_times(start_s, end_s)
+            except ValueError as e:
+                raise FormatError(f"{self.segments_path}:{lineno}: utterance {utt!r}: {e}") from None
             duration = data.shape[0] / rate
-            if not 0.0 <= start_t < end_t:
-                raise FormatError(f"utterance {utt!r}: need 0 <= start < end, got {start_t} {end_t}")
+            end_t = duration if end_or_none is None else end_or_none  # Kaldi's -1: to the end
+            if start_t >= duration:
+                raise FormatError(
+                    f"utterance {utt!r}: segment starts at {start_t:.3f} s but recording {recording!r} ({source}) "
+                    f"lasts {duration:.3f} s"
+                )
             if end_t > duration + self.segment_tolerance:
                 raise FormatError(
                     f"utterance {utt!r}: segment ends at {end_t:.3f} s but recording "
                     f"{recording!r} ({source}) lasts {duration:.3f} s"
                 )
-            where = f"{source} [{start_t}, {end_t}]"
+            where = f"{source} [{start_s}, {end_s}]"
             if channel is not None and channel >= data.shape[1]:
                 raise FormatError(f"{self.segments_path}:{lineno}: utterance {utt!r} asks for channel {channel} (0-based) "
                                   f"of recording {recording!r} ({source}), which has {data.shape[1]} channel(s)")

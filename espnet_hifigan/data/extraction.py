@@ -19,11 +19,11 @@ from typing import Any, Dict, List
 
 import kaldiio
 import numpy as np
-import soundfile
 import torch
 import yaml
 
 from espnet_hifigan.core.conventions import min_samples
+from espnet_hifigan.core.wav_scp import read_audio
 from espnet_hifigan.nets.features import LogMelSpectrogram
 
 # Descriptions written as comments next to each key of feats_conf.yaml.
@@ -106,10 +106,11 @@ def extract(args: argparse.Namespace, extractor: LogMelSpectrogram) -> None:
     try:
         with kaldiio.WriteHelper(f"ark,scp:{args.out_ark},{tmp_scp}") as writer:
             for utt, path in entries:
-                try:
-                    wav, rate = soundfile.read(path, dtype="float32")
-                except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
+                try:  # the one wav.scp reader (files, "cmd |" pipes, wav ark entries)
+                    data, rate = read_audio(path)
+                except (RuntimeError, OSError, ValueError) as e:  # soundfile's errors are RuntimeErrors
                     raise ExtractError(f"utterance {utt!r} ({path}): cannot read audio: {e}") from None
+                wav = data[:, 0] if data.shape[1] == 1 else data
                 if rate != extractor.fs:
                     raise ExtractError(
                         f"utterance {utt!r} ({path}): sampling rate {rate} Hz != fs {extractor.fs} Hz "

@@ -34,6 +34,7 @@ from espnet_hifigan.contract import (
 )
 from espnet_hifigan.core.fileio import resolve_relative
 from espnet_hifigan.core.scp import read_feats_scp
+from espnet_hifigan.core.wav_scp import is_ark_entry, is_pipe
 
 # Default tolerance: Tacotron 2 with reduction factor 3 (ESPnet's LJSpeech recipes) emits up to
 # 2 frames fewer than the audio has.
@@ -82,8 +83,9 @@ def read_wav_scp(path: Path, audio_root: Optional[Path] = None) -> Dict[str, str
                 continue
             if len(parts) != 2:
                 raise GTAError(f"{path}:{lineno}: expected '<utt> <path>', got {line.strip()!r}")
-            if parts[1].endswith("|"):
-                raise GTAError(f"{path}:{lineno}: {parts[0]} is a pipe; format the audio first (voc.sh stage 2)")
+            if is_pipe(parts[1]) or is_ark_entry(parts[1]):  # ESPnet's "sound" loader reads files only
+                kind = "a pipe" if is_pipe(parts[1]) else "an ark entry"
+                raise GTAError(f"{path}:{lineno}: {parts[0]} is {kind}; format the audio first (voc.sh stage 2)")
             audio = Path(parts[1])
             if not audio.is_absolute() and audio_root is not None:
                 audio = audio_root / audio

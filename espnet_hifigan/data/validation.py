@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet_hifigan.core.safety import utt_id_problem
+from espnet_hifigan.core.scp import scp_value_file
+from espnet_hifigan.core.wav_scp import segment_times
 
 REQUIRED_FILES = ("wav.scp", "utt2spk", "spk2utt")
 
@@ -121,13 +123,13 @@ def compare_keys(a: Table, b: Table, report: Report, what: str) -> None:
 
 
 def check_wav_paths(wav_scp: Table, report: Report) -> None:
-    """Report audio files of ``wav.scp`` that do not exist (pipe commands are skipped)."""
+    """Report audio files of ``wav.scp`` that do not exist (pipe commands are skipped; the ark
+    of a ``wav.ark:offset`` entry is checked)."""
     for key in wav_scp.keys:
         entry = wav_scp.entries[key]
-        if entry.value.endswith("|"):
-            continue
-        if not Path(entry.value).is_file():
-            report.add(wav_scp.path, entry.lineno, f"audio file of {key!r} not found: {entry.value}")
+        audio = scp_value_file(entry.value)
+        if audio is not None and not Path(audio).is_file():
+            report.add(wav_scp.path, entry.lineno, f"audio file of {key!r} not found: {audio}")
 
 
 def check_segments(segments: Table, wav_scp: Table, report: Report) -> None:
@@ -140,12 +142,9 @@ def check_segments(segments: Table, wav_scp: Table, report: Report) -> None:
         if recording not in wav_scp.entries:
             report.add(segments.path, entry.lineno, f"recording {recording!r} is not in {wav_scp.path}")
         try:
-            start, end = float(start_s), float(end_s)
-        except ValueError:
-            report.add(segments.path, entry.lineno, f"start/end are not numbers: {start_s!r} {end_s!r}")
-            continue
-        if not 0.0 <= start < end:
-            report.add(segments.path, entry.lineno, f"need 0 <= start < end, got {start} {end}")
+            segment_times(start_s, end_s)  # Kaldi's end -1: to the end of the recording
+        except ValueError as e:
+            report.add(segments.path, entry.lineno, str(e))
 
 
 def check_speakers(utt2spk: Table, spk2utt: Table, report: Report) -> None:
@@ -166,7 +165,7 @@ def check_speakers(utt2spk: Table, spk2utt: Table, report: Report) -> None:
                 spk2utt.path,
                 entry.lineno,
                 f"speaker {spk!r} disagrees with {utt2spk.path}: "
-                f"extra {extra[:5]}, missing {missing[:5]} (rebuild with scripts/utt2spk_to_spk2utt.sh)",
+                f"extra {extra[:5]}, missing {missing[:5]} (rebuild with utils/utt2spk_to_spk2utt.pl or utils/fix_data_dir.sh)",
             )
     for spk in expected:
         if spk not in spk2utt.entries:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from espnet_hifigan.core.fileio import write_text_atomic
-from espnet_hifigan.core.scp import ScpError, read_scp, resolve_scp_path
+from espnet_hifigan.core.scp import ScpError, read_scp, resolve_scp_path, scp_value_file
 from espnet_hifigan.evaluation.listening_html import (
     audio_tag,
     esc,
@@ -104,7 +104,8 @@ class _AudioCopies:
             except OSError:
                 shutil.copyfile(source, dest)
             return self.final / dest.name
-        if not source.is_file() and not (value.rstrip().endswith("|") or ":" in value):
+        audio = scp_value_file(value)  # None for a "cmd |" pipe; an ark entry's ark
+        if audio is not None and not Path(audio).is_file():
             raise ListeningPageError(
                 f"{scp}: {self.role} audio of utterance {utt} ({value}) does not exist; fix the scp or re-run its stage"
             )

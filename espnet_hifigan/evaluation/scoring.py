@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Sequence, Tuple
 
 import numpy as np
-import soundfile as sf
 
+from espnet_hifigan.core.scp import scp_value_file
+from espnet_hifigan.core.wav_scp import read_audio
 from espnet_hifigan.evaluation.metrics.registry import METRICS, ScoreOptions, score_pair
 from espnet_hifigan.evaluation.metrics.signal import resample
 
@@ -41,12 +42,6 @@ class UttTask:
 
 
 # ----------------------------------------------------------------------------- input
-def _to_float(array: np.ndarray) -> np.ndarray:
-    if np.issubdtype(array.dtype, np.integer):
-        return array.astype(np.float64) / float(2 ** (8 * array.dtype.itemsize - 1))
-    return array.astype(np.float64)
-
-
 def load_audio(utt: str, value: str, role: str) -> Tuple[np.ndarray, int]:
     """Load one mono waveform as float64 in ``[-1, 1]``.
 
@@ -62,20 +57,11 @@ def load_audio(utt: str, value: str, role: str) -> Tuple[np.ndarray, int]:
         ScoringError: If the audio is missing, unreadable, empty, not mono or not finite.
     """
     what = f"utterance {utt}: {role} audio {value!r}"
-    try:
-        if os.path.isfile(value):
-            array, fs = sf.read(value, dtype="float64", always_2d=True)
-        elif value.rstrip().endswith("|") or ":" in value:
-            import kaldiio
-
-            fs, array = kaldiio.load_mat(value)
-            array = _to_float(np.asarray(array))
-            if array.ndim == 1:
-                array = array[:, None]
-        else:
-            raise ScoringError(f"{what} does not exist")
-    except ScoringError:
-        raise
+    audio = scp_value_file(value)
+    if audio is not None and not os.path.isfile(audio):
+        raise ScoringError(f"{what} does not exist")
+    try:  # the one wav.scp reader: files, "cmd |" pipes, wav ark entries
+        array, fs = read_audio(value, dtype="float64")
     except Exception as e:  # noqa: BLE001 - re-raised with the utterance named
         raise ScoringError(f"{what} cannot be read: {e}") from e
     if array.shape[0] == 0:

@@ -46,12 +46,22 @@ from espnet_hifigan.export.onnx_vocoder import (
     OUTPUT_NAME,
     OnnxVocoder,
 )
+from espnet_hifigan.export.stream_export import (
+    DEFAULT_CHUNK_FRAMES,
+    STREAM_FILE,
+    ExportableStreamStep,
+    export_onnx_stream,
+    stream_manifest,
+)
 from espnet_hifigan.inference.input_checks import feature_problem, torch_ready
 from espnet_hifigan.inference.vocoder import Vocoder
 from espnet_hifigan.nets.generator import HiFiGANGenerator
 
-FORMATS = ("onnx", "torchscript")
-FILE_NAMES = {"onnx": "vocoder.onnx", "torchscript": "vocoder.torchscript.pt"}
+# onnx_stream: the stateful streaming step (export/stream_export.py); it comes with onnx (whose
+# session and sidecars OnnxVocoder also reads) and is not in the default formats (its export is slow).
+FORMATS = ("onnx", "torchscript", "onnx_stream")
+DEFAULT_FORMATS = ("onnx", "torchscript")
+FILE_NAMES = {"onnx": "vocoder.onnx", "torchscript": "vocoder.torchscript.pt", "onnx_stream": STREAM_FILE}
 # voc_inference --backend -> the export format it runs.
 BACKEND_FORMATS = {"onnxruntime": "onnx", "torchscript": "torchscript"}
 # Example input of the export: batch 2 and an odd number of frames, so that neither axis is
@@ -164,12 +174,14 @@ def parse_formats(formats: Union[str, Sequence[str]]) -> list:
             raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
         if fmt not in result:
             result.append(fmt)
+    if "onnx_stream" in result and "onnx" not in result:
+        result.insert(0, "onnx")  # OnnxVocoder.stream runs from the onnx export's directory
     if not result:
         raise ValueError(f"no export format given; choose from {', '.join(FORMATS)}")
     return result
 
 
-def _manifest(vocoder: Vocoder, files: Dict[str, str]) -> str:
+def _manifest(vocoder: Vocoder, files: Dict[str, str], stream: Optional[Dict] = None) -> str:
     data = dict(
         export_version=EXPORT_VERSION,
         fs=vocoder.fs,
@@ -187,11 +199,18 @@ def _manifest(vocoder: Vocoder, files: Dict[str, str]) -> str:
         source=vocoder.source,
         torch_version=str(torch.__version__),
     )
+    if stream is not None:
+        data["stream"] = stream
     header = "# Exported HiFi-GAN vocoder (espnet_hifigan.export.exporters): raw log-mel in, waveform out.\n"
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
 
 
-def export_vocoder(vocoder: Vocoder, outdir: PathLike, formats: Union[str, Sequence[str]] = FORMATS) -> Dict[str, Path]:
+def export_vocoder(
+    vocoder: Vocoder,
+    outdir: PathLike,
+    formats: Union[str, Sequence[str]] = DEFAULT_FORMATS,
+    stream_chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+) -> Dict[str, Path]:
     """Export ``vocoder`` and write the sidecars; either every file appears in ``outdir`` or none.
 
     Each exported model is checked against the PyTorch graph on a length other than the traced
@@ -200,7 +219,8 @@ def export_vocoder(vocoder: Vocoder, outdir: PathLike, formats: Union[str, Seque
     Args:
         vocoder: A loaded vocoder (weight norm already removed by :class:`Vocoder`).
         outdir: Destination directory (created; other files in it are kept).
-        formats: Any of :data:`FORMATS`.
+        formats: Any of :data:`FORMATS` (``onnx_stream`` brings ``onnx``).
+        stream_chunk_frames: Frames per step of the ``onnx_stream`` graph.
 
     Returns:
         Paths by format, plus ``"contract"`` and ``"manifest"``.
@@ -215,13 +235,19 @@ def export_vocoder(vocoder: Vocoder, outdir: PathLike, formats: Union[str, Seque
     outdir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export_", dir=outdir))
     try:
-        staged = {}
+        staged, stream = {}, None
         for fmt in formats:
-            writer = export_onnx if fmt == "onnx" else export_torchscript
-            staged[fmt] = writer(module, staging / FILE_NAMES[fmt])
+            if fmt == "onnx_stream":
+                step = ExportableStreamStep(vocoder, stream_chunk_frames)
+                with _quiet():
+                    staged[fmt] = export_onnx_stream(step, staging / FILE_NAMES[fmt])
+                stream = stream_manifest(step, FILE_NAMES[fmt])
+            else:
+                writer = export_onnx if fmt == "onnx" else export_torchscript
+                staged[fmt] = writer(module, staging / FILE_NAMES[fmt])
             logging.info(f"exported {fmt}: {FILE_NAMES[fmt]}")
         vocoder.contract.save(staging / CONTRACT_SIDECAR, vocoder_normalize=vocoder.normalization)
-        write_text_atomic(staging / EXPORT_FILE, _manifest(vocoder, {f: FILE_NAMES[f] for f in formats}))
+        write_text_atomic(staging / EXPORT_FILE, _manifest(vocoder, {f: FILE_NAMES[f] for f in formats}, stream))
         _check_exports(module, staging, formats)
         paths = {}
         for key, name in [(f, FILE_NAMES[f]) for f in formats] + [("contract", CONTRACT_SIDECAR), ("manifest", EXPORT_FILE)]:
@@ -243,6 +269,9 @@ def _check_exports(module: ExportableVocoder, directory: Path, formats: Sequence
     for fmt in formats:
         if fmt == "onnx":
             got = OnnxVocoder(directory, num_threads=1).run(mel.numpy())
+        elif fmt == "onnx_stream":  # chunks of 5 frames against a step of another size: buffering too
+            pieces = list(OnnxVocoder(directory, num_threads=1).stream(np.array_split(mel[0].numpy(), 9)))
+            got = np.concatenate(pieces)[None]
         else:
             with _quiet():
                 got = torch.jit.load(str(directory / FILE_NAMES[fmt])).eval()(mel).detach().numpy()

@@ -14,7 +14,7 @@ contracts needs torch (imported then).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -140,3 +140,97 @@ class OnnxVocoder:
         if contract is not None:
             mel = self.conversion_from(contract)(mel)
         return self.run(mel[None])[0]
+
+    def stream(self, chunks: Iterable[np.ndarray], contract: Optional[FeatureContract] = None) -> Iterator[np.ndarray]:
+        """Synthesise one utterance arriving as mel chunks with the streaming graph (``--formats onnx_stream``).
+
+        numpy and onnxruntime only. The graph runs ``chunk_frames`` frames at a time (``export.yaml``'s
+        ``stream`` section): frames are buffered until a chunk is full; the last, short chunk and the
+        flush run once ``chunks`` ends. The concatenation equals :meth:`__call__` on the whole utterance.
+
+        Args:
+            chunks: Raw log-mel chunks (frames, n_mels), or as described by ``contract``.
+            contract: As for :meth:`__call__`.
+
+        Yields:
+            Waveform chunks (whole frames of ``hop_length`` samples, non-empty), in order.
+
+        Raises:
+            FileNotFoundError: the export has no streaming graph.
+            ValueError: a chunk's shape or values are wrong (names its index).
+        """
+        return _OnnxStream(self, contract).run(chunks)
+
+
+class _OnnxStream:
+    """The driver of the streaming step graph (the protocol of ``export.yaml``'s ``stream`` section)."""
+
+    def __init__(self, vocoder: OnnxVocoder, contract: Optional[FeatureContract]):
+        spec = vocoder.manifest.get("stream")
+        model = vocoder.path.parent / (spec or {}).get("file", "")
+        if not spec or not model.is_file():
+            raise FileNotFoundError(f"{vocoder.path.parent} has no streaming graph; export with --formats onnx_stream")
+        if getattr(vocoder, "_stream_session", None) is None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = vocoder.session.get_session_options().intra_op_num_threads
+            vocoder._stream_session = ort.InferenceSession(
+                str(model), sess_options=options, providers=vocoder.session.get_providers()
+            )
+        self.session = vocoder._stream_session
+        self.vocoder, self.spec = vocoder, spec
+        self.conversion = vocoder.conversion_from(contract) if contract is not None else None
+        self.chunk, self.hop = int(spec["chunk_frames"]), int(spec["hop_length"])
+        self.delay = int(spec["delay_samples"])
+        self.caches = {i["name"]: np.zeros(i["shape"], np.float32) for i in spec["inputs"][3:]}
+        self.start, self.pending = 0, np.zeros(0, np.float32)
+
+    def _step(self, mel: np.ndarray, end: int) -> None:
+        feeds = {"mel": mel[None].astype(np.float32), "start": np.array(self.start, np.int64),
+                 "end": np.array(end, np.int64), **self.caches}
+        outs = self.session.run(None, feeds)
+        names = [o.name for o in self.session.get_outputs()]
+        for name, value in zip(names[1:], outs[1:]):
+            self.caches[name[len("new_"):]] = value
+        first = self.start * self.hop - self.delay  # position of wav[0]
+        wav = outs[0][0][max(0, -first):]
+        if end != int(self.spec["no_end"]):
+            wav = wav[: max(0, end * self.hop - max(first, 0))]
+        self.pending = np.concatenate([self.pending, wav])
+        self.start += self.chunk
+
+    def _release(self, whole_frames: bool = True) -> np.ndarray:
+        size = self.pending.size // self.hop * self.hop if whole_frames else self.pending.size
+        wav, self.pending = self.pending[:size], self.pending[size:]
+        return wav
+
+    def run(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        n_mels, frames = self.vocoder.n_mels, np.zeros((0, self.vocoder.n_mels), np.float32)
+        total = 0
+        for index, chunk in enumerate(chunks):
+            chunk = np.asarray(chunk)
+            if chunk.ndim != 2 or chunk.shape[1] != n_mels:
+                raise ValueError(f"mel chunk {index} has shape {chunk.shape}; the vocoder expects (frames, {n_mels}): "
+                                 "pass raw log-mel with frames first")
+            problem = feature_problem(chunk)
+            if problem is not None:
+                raise ValueError(f"mel chunk {index}: {problem}: cannot synthesise them")
+            if self.conversion is not None:
+                chunk = self.conversion(chunk)
+            frames = np.concatenate([frames, chunk.astype(np.float32)])
+            total += chunk.shape[0]
+            while frames.shape[0] >= self.chunk:
+                self._step(frames[: self.chunk], int(self.spec["no_end"]))
+                frames = frames[self.chunk:]
+            wav = self._release()
+            if wav.size:
+                yield wav
+        if total == 0:
+            return
+        while self.start * self.hop - self.delay < total * self.hop:  # the rest, then zeros: the flush
+            self._step(np.concatenate([frames, np.zeros((self.chunk - frames.shape[0], n_mels), np.float32)]), total)
+            frames = frames[:0]
+        wav = self._release(whole_frames=False)
+        if wav.size:
+            yield wav

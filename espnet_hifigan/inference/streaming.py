@@ -5,12 +5,18 @@
 
 The generator is a stack of convolutions, so the samples of frame ``f`` depend only on input
 frames ``f - left .. f + right``: its receptive field, computed exactly from the generator's
-layers by :func:`receptive_field`. A chunk's frames are synthesised once their ``right`` frames
-of look-ahead have arrived, from a window that starts ``left`` frames before them; only the
-samples of those frames are kept. At the first frame and after the last (the stream's end), the
-window ends where the utterance ends, so the generator's own zero padding is what offline
-synthesis sees; elsewhere the context frames stand where the zeros would be. The concatenated
-chunks therefore equal :meth:`Vocoder.__call__` on the whole utterance (up to float rounding).
+layers by :func:`receptive_field`. :class:`StreamingVocoder` (behind :meth:`Vocoder.stream` and
+``voc_inference --chunk_frames``) runs the *stateful* engine of
+:mod:`espnet_hifigan.inference.stateful_stream`: every layer keeps its own left context, so each
+frame is computed once, and a frame's samples are released as soon as its ``right`` frames of
+look-ahead have arrived. The concatenated chunks equal :meth:`Vocoder.__call__` on the whole
+utterance (up to float rounding).
+
+:class:`GeneratorStream` is the simpler *recomputing* path: a chunk's frames are synthesised from a
+window that starts ``left`` frames before them and ends ``right`` after (or at the utterance's
+edges, where the generator's own zero padding is what offline synthesis sees); only the samples
+of those frames are kept. It recomputes the context of every chunk (13 + 13 frames for V1), which
+costs little on long chunks: it is the reference of the tests, and what bounds memory below.
 
 The same path bounds the memory of long utterances: :class:`Vocoder` synthesises any utterance
 longer than ``long_frames`` (default :data:`LONG_FRAMES`) :data:`LONG_FRAMES` frames at a time with
@@ -19,6 +25,7 @@ longer than ``long_frames`` (default :data:`LONG_FRAMES`) :data:`LONG_FRAMES` fr
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
@@ -27,6 +34,7 @@ import torch
 from torch import nn
 
 from espnet_hifigan.inference.input_checks import feature_problem, torch_ready
+from espnet_hifigan.inference.stateful_stream import StatefulGeneratorStream, StreamEngine
 from espnet_hifigan.nets.generator import HiFiGANGenerator, ResBlock1, ResBlock2
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (api imports this module)
@@ -52,6 +60,8 @@ __all__ = [
 # receptive field (V1: 13 + 13 frames, 1.3 % more computation) whatever the length. Shorter
 # utterances (nearly every TTS sentence) are synthesised whole, as before.
 LONG_FRAMES = 2000
+# Each vocoder's streaming step engine (by its generator), built at its first stream.
+_STREAM_ENGINES: "weakref.WeakKeyDictionary[nn.Module, StreamEngine]" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -210,7 +220,6 @@ class StreamingVocoder:
         vocoder: The vocoder (its generator, normalisation and device are used).
         contract: The chunks' feature contract (as for :meth:`Vocoder.__call__`); ``None``: raw.
         dtype: ``torch.bfloat16`` runs the generator under autocast (then not bit-equal offline).
-        context: Receptive field override (tests); default: computed from the generator.
 
     Raises:
         ContractMismatch: ``contract`` cannot be reconciled with the vocoder's.
@@ -221,19 +230,24 @@ class StreamingVocoder:
         vocoder: "Vocoder",
         contract: Optional["FeatureContract"] = None,
         dtype: torch.dtype = torch.float32,
-        context: Optional[ReceptiveField] = None,
     ):
         self.vocoder = vocoder
         self.conversion = vocoder.conversion_from(contract) if contract is not None else None
         self.dtype = dtype
-        # The vocoder's engine synthesises (as offline); the receptive field is the generator's.
-        self.generator_stream = GeneratorStream(vocoder.engine, context or receptive_field(vocoder.generator))
+        # Stateful: each frame computed once, with the offline engine's kernels and weights; the
+        # step engine is prepared once per vocoder (not per utterance).
+        stream_engine = _STREAM_ENGINES.get(vocoder.generator)
+        if stream_engine is None:
+            engine = getattr(vocoder, "engine", None)
+            stream_engine = _STREAM_ENGINES[vocoder.generator] = StreamEngine(vocoder.generator, engine)
+        self.generator_stream = StatefulGeneratorStream(vocoder.generator, stream_engine=stream_engine)
+        self._context = receptive_field(vocoder.generator)
         self._chunks = 0
 
     @property
     def context(self) -> ReceptiveField:
-        """Frames of left context and look-ahead used."""
-        return self.generator_stream.context
+        """The generator's receptive field: frames of left context, and look-ahead before a frame's audio."""
+        return self._context
 
     def reset(self) -> None:
         """Start a new utterance."""

@@ -27,16 +27,21 @@ DEFAULT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 _RENDERED_KEYS = ("fs", "n_fft", "hop_length", "win_length", "upsample_rates", "upsample_kernel_sizes", "segment_size")
 
 
-def render_config(preset: RatePreset, version: str, conf_dir: Path = DEFAULT_CONF_DIR) -> str:
+def render_config(
+    preset: RatePreset, version: str, conf_dir: Path = DEFAULT_CONF_DIR, template_name: str = ""
+) -> str:
     """The training config of ``version`` at ``preset``: ``conf/hifigan_<version>.yaml`` with the
     feature geometry, the upsampling and the segment of the preset (every comment kept).
+
+    ``template_name`` (e.g. ``hifigan_debug.yaml``) renders another config of ``conf/`` with the
+    upsampling of ``version`` (its stage count must be the template's: v3 for the debug config).
 
     Raises:
         PresetError: Unknown version, or a template line that is not where it should be.
     """
     if version not in VERSIONS:
         raise PresetError(f"unknown version {version!r}; choose from {', '.join(VERSIONS)}")
-    template = conf_dir / f"hifigan_{version}.yaml"
+    template = conf_dir / (template_name or f"hifigan_{version}.yaml")
     if not template.is_file():
         raise PresetError(f"{template} not found: the presets are rendered from the repository's conf/")
     rates = preset.rates(version)
@@ -61,7 +66,7 @@ def render_config(preset: RatePreset, version: str, conf_dir: Path = DEFAULT_CON
     header = [
         f"# HiFi-GAN {version.upper()} at {preset.fs} Hz, frame shift {preset.hop}: {preset.source}.",
         f"# Rendered by `python -m espnet_hifigan.bin.presets render --fs {preset.fs} --n_shift {preset.hop} "
-        f"--version {version}` from conf/hifigan_{version}.yaml:",
+        f"--version {version}` from conf/{template.name}:",
         f"# upsampling {list(rates)} (product {preset.hop}), kernels 2 x rate (+1 if odd), segment "
         f"{preset.segment_size} samples; everything else as the template. The input mel's fmin/fmax are",
         "# the recipe's --fmin/--fmax (ESPnet tts.sh: 80/7600); the loss mel spans 0..fs/2 (fmax_for_loss null).",

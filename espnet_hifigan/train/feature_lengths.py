@@ -30,6 +30,7 @@ from espnet_hifigan.contract.model import FeatureContract
 from espnet_hifigan.core.conventions import min_samples, num_frames
 from espnet_hifigan.core.fileio import PathLike
 from espnet_hifigan.core.scp import read_scp
+from espnet_hifigan.core.wav_scp import audio_num_frames
 
 # Frames by which pre-extracted features may differ from num_frames(samples) of their audio.
 DEFAULT_FEATS_LENGTH_TOLERANCE = 2
@@ -45,22 +46,21 @@ class LengthError(ContractError):
 def read_num_samples(wav_scp: PathLike) -> Dict[str, int]:
     """Samples per utterance of a ``wav.scp``: its ``utt2num_samples``, else the audio headers.
 
-    Pipe entries (``cmd |``) are left out (their length is unknown without running them).
+    Pipe entries (``cmd |``) are left out (their length is unknown without running them); a wav
+    ark entry (``wav.ark:56``) is read.
     """
     wav_scp = Path(wav_scp)
     lengths_file = wav_scp.parent / "utt2num_samples"
     if lengths_file.is_file():
         return {utt: int(n) for utt, n in read_scp(lengths_file, "utt2num_samples").items()}
-    import soundfile
-
     lengths = {}
     for utt, value in read_scp(wav_scp, "audio").items():
-        if value.endswith("|"):
-            continue
-        try:
-            lengths[utt] = soundfile.info(value).frames
-        except (RuntimeError, OSError) as e:
+        try:  # the one wav.scp reader's lengths: a file's header, a wav ark entry
+            frames = audio_num_frames(value)
+        except (RuntimeError, OSError, ValueError) as e:
             raise LengthError(f"{wav_scp}: cannot read the audio header of {utt} ({value}): {e}") from e
+        if frames is not None:
+            lengths[utt] = frames
     return lengths
 
 

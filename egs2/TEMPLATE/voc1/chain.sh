@@ -4,6 +4,7 @@
 # 9-13 when given --tts_exp, or run it alone.
 #
 # Usage: ./chain.sh --tts_exp DIR --voc_exp DIR [options]
+#        ./chain.sh --tts_exp DIR --pretrained_model SRC [options]   (a published vocoder, no stage 5 of ours)
 #
 # Stages (--stage N / --stop_stage N select a range):
 #   1 contract     the TTS's features (<tts_exp>/config.yaml: feats_extract_conf + LogMelFbank's
@@ -50,6 +51,12 @@
 # The vocoder:
 #   --voc_exp DIR               vocoder experiment with config.yaml (required)
 #   --inference_model F         its checkpoint (default: the config's first best_model_criterion)
+#   --pretrained_model SRC      instead of our own experiment: a published HiFi-GAN (official g_XXXXXXXX,
+#                               ParallelWaveGAN checkpoint-*.pkl, ESPnet joint_text2wav model) converted
+#                               with its discriminators into --voc_exp (convert_checkpoint --for_training;
+#                               default exp/voc_pretrained_<basename of SRC>), decoded and fine-tuned
+#                               from its model.pth directly (default: "")
+#   --pretrained_discriminator F  the official do_XXXXXXXX of --pretrained_model (default: next to it)
 #   --inference_args STR        extra options of espnet_hifigan.bin.voc_inference (default: "")
 # Teacher forcing and fine-tuning:
 #   --gta_train_set NAME        TTS data set to fine-tune on (required for stages 3-5)
@@ -87,6 +94,8 @@ tts_inference_args=""
 gta_extra_data=""
 voc_exp=""
 inference_model=""
+pretrained_model=""
+pretrained_discriminator=""
 inference_args=""
 gta_train_set=""
 gta_valid_set=""
@@ -100,7 +109,24 @@ finetune_args=""
 recipe_options "$@"
 
 [ -n "${tts_exp}" ] || fail "--tts_exp is required"
-[ -n "${voc_exp}" ] || fail "--voc_exp is required"
+# --pretrained_model: converted (generator and discriminators) into --voc_exp, the "experiment" chained.
+if [ -n "${pretrained_model}" ]; then
+    [ -e "${pretrained_model}" ] || fail "--pretrained_model ${pretrained_model} not found"
+    voc_exp="${voc_exp:-exp/voc_pretrained_$(basename "${pretrained_model}" | tr -c 'A-Za-z0-9_.\n-' '_')}"
+    source_id="$(readlink -f "${pretrained_model}") ${pretrained_discriminator:+$(readlink -f "${pretrained_discriminator}")}"
+    if [ "$(cat "${voc_exp}/source" 2>/dev/null)" != "${source_id}" ]; then
+        [ ! -e "${voc_exp}" ] || [ -f "${voc_exp}/source" ] \
+            || fail "--voc_exp ${voc_exp} exists and is no conversion of a --pretrained_model: give another --voc_exp"
+        convert_opts=(--input "${pretrained_model}" --for_training --outdir "${voc_exp}")
+        [ -z "${pretrained_discriminator}" ] || convert_opts+=(--discriminator "${pretrained_discriminator}")
+        log "Converting ${pretrained_model} (generator and discriminators) -> ${voc_exp}"
+        "${python_arr[@]}" -m espnet_hifigan.bin.convert_checkpoint "${convert_opts[@]}" \
+            || fail "cannot warm-start from ${pretrained_model} (see above)"
+        echo "${source_id}" >"${voc_exp}/source"
+    fi
+    inference_model="${inference_model:-model.pth}"
+fi
+[ -n "${voc_exp}" ] || fail "--voc_exp (or --pretrained_model) is required"
 [ -f "${tts_exp}/config.yaml" ] || fail "${tts_exp}/config.yaml not found (is --tts_exp an ESPnet TTS experiment?)"
 [ -f "${voc_exp}/config.yaml" ] || fail "${voc_exp}/config.yaml not found (is --voc_exp a vocoder experiment?)"
 check_uint ngpu inference_nj gta_max_frame_diff gta_griffin_lim_iters
@@ -258,8 +284,8 @@ fi
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     begin_stage 4 "Fine-tuning ${voc_exp} on teacher-forced mels -> ${finetune_exp}"
     [ -f "${finetune_config}" ] || fail "fine-tuning config ${finetune_config} not found"
-    pretrained_model="${inference_model}"
-    [ -f "${voc_exp}/${pretrained_model}" ] || fail "pretrained checkpoint ${voc_exp}/${pretrained_model} not found"
+    init_model="${inference_model}"
+    [ -f "${voc_exp}/${init_model}" ] || fail "pretrained checkpoint ${voc_exp}/${init_model} not found"
     train_dir="${gta_dir}/${gta_train_set}"
     valid_dir="${gta_dir}/${gta_valid_set}"
     for d in "${train_dir}" "${valid_dir}"; do
@@ -267,7 +293,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     done
     claim_for_tts "${finetune_exp}"
     "${python_arr[@]}" -m espnet_hifigan.bin.gta finetune_config --pretrained_config "${voc_exp}/config.yaml" \
-        --pretrained_model "${voc_exp}/${pretrained_model}" --finetune_config "${finetune_config}" \
+        --pretrained_model "${voc_exp}/${init_model}" --finetune_config "${finetune_config}" \
         --data_dirs "${train_dir}" "${valid_dir}" --output "${finetune_exp}/finetune.yaml" \
         || fail "cannot set up the fine-tuning (see above)"
     train_opts=(

@@ -12,6 +12,10 @@
 #   local: scripts/run_local.sh runs the jobs on this machine, at most one per CPU at once (scripts/num_cpus.sh)
 #          (--max_jobs_run N to change it); --gpu/--mem/--time are ignored.
 #   slurm: scripts/slurm.sh submits them with sbatch; site settings go in conf/slurm.conf.
+# A site's Kaldi/ESPnet cmd.sh works as it is: `export train_cmd="run.pl"`, `"queue.pl --mem 2G"`,
+# `"slurm.pl --gpu 1"` (path.sh puts utils/ on PATH; utils/run.pl -> scripts/run_local.sh,
+# utils/slurm.pl -> scripts/slurm.sh, utils/queue.pl -> run_local.sh with a warning, SGE being
+# unsupported, or slurm.sh with VOC_QUEUE_BACKEND=slurm).
 cmd_backend="${VOC_CMD_BACKEND:-local}"
 
 case "${cmd_backend}" in

@@ -18,6 +18,12 @@ if ! python3 -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("
     export PYTHONPATH="${MAIN_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
 fi
 
+# Kaldi's habit: the recipe's utils/ on PATH, so that a site cmd.sh naming run.pl, queue.pl or
+# slurm.pl (Kaldi's job launchers; utils/ maps them onto scripts/) works as it is.
+if [ -d utils ]; then
+    export PATH="${PWD}/utils:${PATH}"
+fi
+
 export LC_ALL=C
 export PYTHONIOENCODING=utf-8
 export OMP_NUM_THREADS=1

@@ -8,7 +8,8 @@
 #   opt=value lines from FILE first; --help prints this text.
 #
 # Stages (--stage N / --stop_stage N select a range):
-#   1 data preparation  local/data.sh -> data/<set>/{wav.scp,utt2spk,spk2utt[,segments,text]},
+#   1 data preparation  local/data.sh (or the sets of --data_from DIR)
+#                       -> data/<set>/{wav.scp,utt2spk,spk2utt[,segments,text]},
 #                       then validated (espnet_hifigan.bin.validate_data_dir)
 #   2 audio formatting  mono, resampled to --fs, segments cut
 #                       -> <dumpdir>/raw/<set>/{wav.scp,utt2num_samples,data/}
@@ -41,6 +42,15 @@
 #   --expdir DIR           experiments (default: exp)
 # Data:
 #   --local_data_opts STR  options of local/data.sh (default: "")
+#   --data_from DIR        take the sets from DIR (another recipe's data/, e.g. ../tts1/data) instead
+#                          of running local/data.sh: copied into data/, relative paths (also in pipe
+#                          commands) made absolute against DIR/.., validated; a --valid_set missing
+#                          from DIR is drawn from the training set across its speakers. With
+#                          --tts_exp: default the data/ of its recipe (python -m
+#                          espnet_hifigan.bin.data_from) when the recipe has no local/data.sh of
+#                          its own (default: "")
+#   --unseen_speakers N    hold out N speakers of --train_set as the extra test set
+#                          <train_set>_unseen, decoded and scored as its own RESULTS.md row (default: 0)
 #   --train_set NAME       training set in data/ (required)
 #   --valid_set NAME       validation set in data/ (required)
 #   --test_sets "A B"      sets decoded and scored in stages 6-7 (default: "")
@@ -64,6 +74,15 @@
 #   --tag NAME             experiment name (default: voc_<basename of train_config>)
 #   --voc_stats_dir DIR    statistics directory (default: <expdir>/voc_stats)
 #   --train_args STR       extra options of espnet_hifigan.bin.voc_train (default: "")
+#   --pretrained_model SRC warm start (generator AND discriminators) from a published HiFi-GAN: an
+#                          official g_XXXXXXXX, a ParallelWaveGAN checkpoint-*.pkl or an ESPnet
+#                          joint_text2wav model file, converted into <expdir>/<tag>/pretrained/
+#                          (convert_checkpoint --for_training); its features set --fs ... --fmax
+#                          (an explicit different one, or another --tts_exp's, stops with the
+#                          table); training takes its model sections, the training sections of
+#                          --train_config (default: its own) and --init_param its model.pth
+#                          (default tag: voc_finetune_<basename of SRC>) (default: "")
+#   --pretrained_discriminator F  the official do_XXXXXXXX of --pretrained_model (default: next to it)
 # Decoding, scoring and packing:
 #   --inference_model F    checkpoint in <expdir>/<tag>/ (default: "" = <phase>.<key>.best.pth of
 #                          the first best_model_criterion of the experiment's config.yaml)
@@ -106,6 +125,8 @@ dumpdir=dump
 expdir=exp
 # Data
 local_data_opts=""
+data_from=""
+unseen_speakers=0
 train_set=""
 valid_set=""
 test_sets=""
@@ -126,6 +147,8 @@ voc_version=v1
 tag=""
 voc_stats_dir=""
 train_args=""
+pretrained_model=""
+pretrained_discriminator=""
 # Decoding, scoring, packing
 inference_model=""
 inference_config=""
@@ -139,10 +162,52 @@ tts_exp=""
 chain_args=""
 
 recipe_options "$@"
+# The feature options given on the command line (a --pretrained_model's features are checked against them).
+given_feats=()
+args_left=("$@")
+while [ "${#args_left[@]}" -gt 0 ]; do
+    arg="${args_left[0]}"
+    args_left=("${args_left[@]:1}")
+    name="${arg#--}"
+    name="${name%%=*}"
+    case "${name//-/_}" in
+        fs | n_fft | n_shift | win_length | n_mels | fmin | fmax)
+            if [[ "${arg}" == *=* ]]; then
+                given_feats+=("${name//-/_}=${arg#*=}")
+            elif [ "${#args_left[@]}" -gt 0 ]; then
+                given_feats+=("${name//-/_}=${args_left[0]}")
+            fi
+            ;;
+    esac
+done
+
+# --tts_exp: the data directory and sets of its recipe, where none are given (data_from.py tts_exp):
+# its data/ when this recipe has no local/data.sh of its own (none, or setup.sh's stub).
+own_data_sh=true
+if [ ! -f local/data.sh ] || grep -q '^# voc1 setup.sh stub' local/data.sh; then own_data_sh=false; fi
+if [ -n "${tts_exp}" ] && [ -f "${tts_exp}/config.yaml" ] \
+    && { [ -z "${train_set}" ] || [ -z "${valid_set}" ] || { [ "${stage}" -le 1 ] && [ -z "${data_from}" ] && ! "${own_data_sh}"; }; }; then
+    while IFS='=' read -r key value; do
+        case "${key}" in
+            data_from)
+                if [ -z "${data_from}" ] && ! "${own_data_sh}" && [ "$(readlink -f "${value}")" != "$(readlink -f data)" ]; then
+                    data_from="${value}"
+                    log "--data_from ${value} (the data of ${tts_exp})"
+                fi
+                ;;
+            train_set | valid_set)
+                if [ -z "${!key}" ]; then
+                    printf -v "${key}" '%s' "${value}"
+                    log "--${key} ${value} (from ${tts_exp}/config.yaml)"
+                fi
+                ;;
+        esac
+    done < <("${python_arr[@]}" -m espnet_hifigan.bin.data_from tts_exp --tts_exp "${tts_exp}")
+fi
 
 [ -n "${train_set}" ] || fail "--train_set is required"
 [ -n "${valid_set}" ] || fail "--valid_set is required"
-check_uint nj inference_nj ngpu num_nodes n_fft n_shift n_mels fs
+check_uint nj inference_nj ngpu num_nodes n_fft n_shift n_mels fs unseen_speakers
 check_stage_range "$((${#tts_exp} > 0 ? 13 : 8))" "stages 9-13 run with --tts_exp"
 [ -z "${tts_exp}" ] || [ -z "${peak_normalize}" ] || fail "--peak_normalize would change the level of the audio the TTS's mels match: leave it off with --tts_exp"
 [ "${nj}" -ge 1 ] && [ "${inference_nj}" -ge 1 ] && [ "${num_nodes}" -ge 1 ] \
@@ -160,7 +225,58 @@ read -r -a train_args_arr <<<"${train_args}"
 read -r -a inference_args_arr <<<"${inference_args}"
 read -r -a score_args_arr <<<"${score_args}"
 read -r -a test_sets_arr <<<"${test_sets}"
+if [ "${unseen_speakers}" -gt 0 ]; then  # the held-out speakers: decoded and scored as a set of their own
+    test_sets_arr+=("${train_set}_unseen")
+fi
 
+# >>> warm start: --pretrained_model converted into <expdir>/<tag>/pretrained/, its features the recipe's
+pretrained_dir=""
+if [ -n "${pretrained_model}" ]; then
+    [ -e "${pretrained_model}" ] || fail "--pretrained_model ${pretrained_model} not found"
+    [ -z "${pretrained_discriminator}" ] || [ -f "${pretrained_discriminator}" ] \
+        || fail "--pretrained_discriminator ${pretrained_discriminator} not found"
+    if [ -z "${tag}" ]; then
+        tag="voc_finetune_$(basename "${pretrained_model}" | tr -c 'A-Za-z0-9_.\n-' '_')"
+    fi
+    pretrained_dir="${expdir}/${tag}/pretrained"
+    source_id="$(readlink -f "${pretrained_model}") ${pretrained_discriminator:+$(readlink -f "${pretrained_discriminator}")}"
+    made_exp=false  # a refused source leaves no experiment directory behind
+    [ -d "${expdir}/${tag}" ] || made_exp=true
+    if [ ! -f "${pretrained_dir}/model.pth" ] || [ "$(cat "${pretrained_dir}/source" 2>/dev/null)" != "${source_id}" ]; then
+        convert_opts=(--input "${pretrained_model}" --for_training --outdir "${pretrained_dir}")
+        [ -z "${pretrained_discriminator}" ] || convert_opts+=(--discriminator "${pretrained_discriminator}")
+        log "Converting ${pretrained_model} (generator and discriminators) -> ${pretrained_dir}"
+        if ! "${python_arr[@]}" -m espnet_hifigan.bin.convert_checkpoint "${convert_opts[@]}"; then
+            if "${made_exp}"; then rm -rf "${expdir:?}/${tag}"; fi
+            fail "cannot warm-start from ${pretrained_model} (see above)"
+        fi
+        echo "${source_id}" >"${pretrained_dir}/source"
+    fi
+    pretrained_opts=(--pretrained "${pretrained_dir}")
+    for kv in "${given_feats[@]}"; do
+        pretrained_opts+=(--given "${kv}")
+    done
+    [ -z "${tts_exp}" ] || pretrained_opts+=(--tts_config "${tts_exp}/config.yaml")
+    if [ -n "${train_config}" ]; then  # its training sections, the pretrained model's sections
+        pretrained_opts+=(--train_config "${train_config}" --write_config "${pretrained_dir}/train.yaml")
+    fi
+    if ! pretrained_feats="$("${python_arr[@]}" -m espnet_hifigan.bin.pretrained_opts "${pretrained_opts[@]}")"; then
+        if "${made_exp}"; then rm -rf "${expdir:?}/${tag}"; fi
+        fail "${pretrained_model} was trained on other features (table above)"
+    fi
+    while IFS='=' read -r key value; do
+        printf -v "${key}" '%s' "${value}"
+    done <<<"${pretrained_feats}"
+    log "features of ${pretrained_model}: $(echo "${pretrained_feats}" | tr '\n' ' ')"
+    if [ -n "${train_config}" ]; then
+        log "--train_config ${pretrained_dir}/train.yaml (model sections of ${pretrained_model}, training sections of ${train_config})"
+        train_config="${pretrained_dir}/train.yaml"
+    else
+        train_config="${pretrained_dir}/config.yaml"
+        log "--train_config ${train_config} (converted from ${pretrained_model})"
+    fi
+fi
+# <<< warm start
 # >>> chaining: the features of --tts_exp (espnet_hifigan.bin.tts_contract)
 if [ -n "${tts_exp}" ]; then
     [ -f "${tts_exp}/config.yaml" ] || fail "--tts_exp: ${tts_exp}/config.yaml not found"
@@ -228,8 +344,32 @@ check_feats_conf() {
 
 # ---------------------------------------------------------------------------------------------
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-    begin_stage 1 "Data preparation: local/data.sh${local_data_opts:+ ${local_data_opts}}"
-    local/data.sh "${local_data_opts_arr[@]}" || fail "local/data.sh failed"
+    if [ -n "${data_from}" ]; then
+        begin_stage 1 "Data preparation: the sets of ${data_from}"
+        [ -d "${data_from}" ] || fail "--data_from ${data_from}: no such directory"
+        copy_sets=()
+        for dset in "${all_sets[@]}"; do
+            if [ "${dset}" = "${valid_set}" ] && [ ! -d "${data_from}/${dset}" ]; then continue; fi
+            if [ "${unseen_speakers}" -gt 0 ] && [ "${dset}" = "${train_set}_unseen" ]; then continue; fi
+            copy_sets+=("${dset}")
+        done
+        "${python_arr[@]}" -m espnet_hifigan.bin.data_from copy --data_from "${data_from}" --output_dir data \
+            "${copy_sets[@]}" || fail "taking the sets from ${data_from} failed (see above)"
+        if [ ! -d "${data_from}/${valid_set}" ]; then  # one utterance per speaker, 2-100
+            n_valid="$(awk 'END { n = NR < 2 ? 2 : NR; print (n > 100 ? 100 : n) }' "data/${train_set}/spk2utt")"
+            log "${data_from}/${valid_set} not found: ${n_valid} utterances of data/${train_set} drawn across its speakers"
+            "${python_arr[@]}" -m espnet_hifigan.bin.data_from split --data_dir "data/${train_set}" \
+                --out_dir "data/${valid_set}" --utts "${n_valid}" || fail "drawing data/${valid_set} failed (see above)"
+        fi
+    else
+        begin_stage 1 "Data preparation: local/data.sh${local_data_opts:+ ${local_data_opts}}"
+        local/data.sh "${local_data_opts_arr[@]}" || fail "local/data.sh failed"
+    fi
+    if [ "${unseen_speakers}" -gt 0 ]; then
+        "${python_arr[@]}" -m espnet_hifigan.bin.data_from split --data_dir "data/${train_set}" \
+            --out_dir "data/${train_set}_unseen" --speakers "${unseen_speakers}" \
+            || fail "holding out ${unseen_speakers} speakers of data/${train_set} failed (see above)"
+    fi
     for dset in "${all_sets[@]}"; do
         "${python_arr[@]}" -m espnet_hifigan.bin.validate_data_dir "data/${dset}" \
             || fail "data/${dset} is not a valid data directory (see above)"
@@ -374,6 +514,13 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         --normalize_conf "stats_file=${voc_stats_dir}/train/feats_stats.npz"
         --resume true --output_dir "${voc_exp}" "${train_args_arr[@]}"
     )
+    if [ -n "${pretrained_dir}" ]; then  # the pretrained weights and their own statistics (config.yaml's)
+        train_opts=(--config "${train_config}" "${data_opts[@]}" "${train_feats_opts[@]}"
+            --train_shape_file "${voc_stats_dir}/train/speech_shape"
+            --valid_shape_file "${voc_stats_dir}/valid/speech_shape"
+            --init_param "${pretrained_dir}/model.pth"
+            --resume true --output_dir "${voc_exp}" "${train_args_arr[@]}")
+    fi
     # Every check that would refuse this run (its data; a resume the experiment's checkpoint
     # cannot continue: another config into an existing --tag), before run.sh, train.log or
     # config.yaml change: a refused run leaves ${voc_exp} as it was.

@@ -62,6 +62,9 @@ split_for_jobs() {
 # commands and --python into arrays (word-split like ESPnet's unquoted use, no globbing).
 # shellcheck disable=SC2034  # the arrays are the caller's
 recipe_options() {
+    # --help prints the caller's header comment; set as help_message, which Kaldi's own
+    # parse_options.sh prints too (it does not read the header), when utils/ is Kaldi's.
+    help_message="${help_message:-$(awk 'NR == 1 && /^#!/ { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0")}"
     # shellcheck source=parse_options.sh
     . utils/parse_options.sh
     if [ $# -ne 0 ]; then

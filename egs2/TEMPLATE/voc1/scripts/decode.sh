@@ -4,7 +4,7 @@
 #       job_cmd (array): cuda_cmd --gpu 1 when true, else decode_cmd; job_ngpu: 1 or 0
 #   local_cpu_jobs
 #       when the jobs decode on the CPU (job_ngpu 0) with the local backend (job_cmd is
-#       scripts/run_local.sh): prints how many of them run at once (its --max_jobs_run, else nproc)
+#       scripts/run_local.sh or utils/run.pl): prints how many of them run at once (its --max_jobs_run, else nproc)
 #       and nproc; prints nothing otherwise (SLURM, GPU decoding)
 #   decode_feats_scp <name> <feats.scp> <out dir> <train_config> <model_file> [<arg> ...]
 #       split <feats.scp> (scripts/split_scp.sh) into min(inference_nj, utterances) jobs, run
@@ -44,7 +44,11 @@ select_job_cmd() {
 # (call select_job_cmd first)
 local_cpu_jobs() {
     local ncpu at_once="" i
-    if [ "${job_ngpu}" -ne 0 ] || [ "${job_cmd[0]##*/}" != run_local.sh ]; then
+    case "${job_cmd[0]##*/}" in
+        run_local.sh | run.pl) ;; # utils/run.pl: Kaldi's name for run_local.sh
+        *) return 0 ;;
+    esac
+    if [ "${job_ngpu}" -ne 0 ]; then
         return 0
     fi
     ncpu="$(scripts/num_cpus.sh)"

@@ -159,6 +159,7 @@ read -r -a cmd_arr <<<"${cmd}"
 backend=local
 case "$(basename "${cmd_arr[0]}")" in
     slurm.sh | slurm.pl) backend=slurm ;;
+    queue.pl) [ "${VOC_QUEUE_BACKEND:-local}" != slurm ] || backend=slurm ;; # utils/queue.pl's backend
 esac
 for arg in "$@"; do
     case "${arg}" in

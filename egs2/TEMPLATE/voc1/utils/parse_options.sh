@@ -17,6 +17,10 @@
 #   (positional) arguments stay in "$@" of the caller.
 # Errors (unknown option, missing value, bad boolean, missing config file) print one line to
 # stderr naming the option and exit 1.
+# Kaldi's own (linked by setup.sh when KALDI_ROOT/ESPnet provide it) refuses "--name=value" and
+# "--", prints only ${help_message} (scripts/common.sh's recipe_options sets it from the header)
+# and evaluates values (eval name="value": keep '"', '$' and '`' out of them); the recipe's
+# scripts call each other with "--name value" only, so that both parsers give the same result.
 
 __po_die() {
     echo "$(basename "$0"): $*" >&2

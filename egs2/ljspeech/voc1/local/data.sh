@@ -88,7 +88,7 @@ find "${corpus}/wavs" -maxdepth 1 -name '*.wav' | sort | awk '
 total="$(wc -l <"${all}/wav.scp")"
 [ "${total}" -gt 0 ] || die "no wav files in ${corpus}/wavs"
 awk '{ print $1, "LJ" }' "${all}/wav.scp" >"${all}/utt2spk"
-scripts/utt2spk_to_spk2utt.sh "${all}/utt2spk" >"${all}/spk2utt"
+utils/utt2spk_to_spk2utt.pl "${all}/utt2spk" >"${all}/spk2utt"
 if [ -f "${corpus}/metadata.csv" ]; then
     # metadata.csv: id|transcription|normalized transcription
     awk -F'|' 'NR == FNR { keep[$1] = 1; next }
@@ -104,7 +104,7 @@ n_train=$((total - n_dev - n_eval))
 [ "${n_train}" -gt 0 ] || die "${total} utterances cannot give ${n_dev} dev + ${n_eval} eval utterances and a training set"
 awk -v a="${n_train}" -v b="$((n_train + n_dev))" 'NR > a && NR <= b { print $1 }' "${all}/utt2spk" >"${all}/dev.list"
 rm -rf data/tr_no_dev data/dev data/eval1
-scripts/subset_data_dir.sh --first "${n_train}" "${all}" data/tr_no_dev
-scripts/subset_data_dir.sh --utt_list "${all}/dev.list" "${all}" data/dev
-scripts/subset_data_dir.sh --last "${n_eval}" "${all}" data/eval1
+utils/subset_data_dir.sh --first "${all}" "${n_train}" data/tr_no_dev
+utils/subset_data_dir.sh --utt-list "${all}/dev.list" "${all}" data/dev
+utils/subset_data_dir.sh --last "${all}" "${n_eval}" data/eval1
 log "Successfully finished: tr_no_dev ${n_train}, dev ${n_dev}, eval1 ${n_eval} utterances. [elapsed=${SECONDS}s]"

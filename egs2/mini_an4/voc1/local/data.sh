@@ -83,7 +83,7 @@ make_set() {
     for f in wav.scp utt2spk text; do
         sort "${tmp}/${f}.unsorted" >"${dest}/${f}"
     done
-    scripts/utt2spk_to_spk2utt.sh "${dest}/utt2spk" >"${dest}/spk2utt"
+    utils/utt2spk_to_spk2utt.pl "${dest}/utt2spk" >"${dest}/spk2utt"
     rm -rf "${tmp}"
     if [ "$(wc -l <"${dest}/text")" -ne "$(wc -l <"${dest}/wav.scp")" ]; then
         echo "local/data.sh: ${trans} lacks transcriptions of some utterances of ${dest}" >&2
