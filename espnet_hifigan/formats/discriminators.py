@@ -33,6 +33,7 @@ from espnet_hifigan.formats.espnet_layout import (
     UnsupportedConversion,
     espnet_discriminator_to_ours,
 )
+from espnet_hifigan.formats.weights import state_misfit
 from espnet_hifigan.nets.discriminator import HiFiGANDiscriminator
 
 # The official discriminators (jik876 models.py: MultiPeriodDiscriminator, MultiScaleDiscriminator),
@@ -264,19 +265,10 @@ def load_discriminator(conf: Mapping[str, Any], state: StateDict, source: str = 
         except KeyError as e:
             raise UnsupportedConversion(f"cannot map the discriminator of {source}: {e.args[0]}") from None
     ours = HiFiGANDiscriminator(**conf)
-    own = ours.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
-    if missing or unexpected or mismatched:
-        parts = [
-            f"{len(items)} {label} (e.g. {'; '.join(items[:2])})"
-            for label, items in (("shape mismatches", mismatched), ("missing", missing), ("unexpected", unexpected))
-            if items
-        ]
+    misfit = state_misfit(ours, state)
+    if misfit:
         raise UnsupportedConversion(
-            f"the discriminator weights of {source or 'the checkpoint'} do not fit the discriminator they should be: "
-            f"{', '.join(parts)}"
+            f"the discriminator weights of {source or 'the checkpoint'} do not fit the discriminator they should be: {misfit}"
         )
     ours.load_state_dict(state)
     return {k: v.detach().clone() for k, v in ours.state_dict().items()}

@@ -136,7 +136,19 @@ def load_generator_state(generator: torch.nn.Module, state: Dict[str, torch.Tens
     Raises:
         ModelFileError: missing / unexpected keys or shape mismatches (the first few listed).
     """
-    own = generator.state_dict()
+    misfit = state_misfit(generator, state)
+    if misfit:
+        raise ModelFileError(
+            f"the weights of {source or 'the model file'} do not fit the generator its config describes: "
+            f"{misfit}; pass the config.yaml the checkpoint was trained with (--train_config)"
+        )
+    generator.load_state_dict(state)
+
+
+def state_misfit(module: torch.nn.Module, state: Dict[str, torch.Tensor]) -> str:
+    """How ``state`` does not fit ``module`` (shape mismatches, missing and unexpected keys, the
+    first two of each named); ``""`` when it loads strictly."""
+    own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [
@@ -144,13 +156,8 @@ def load_generator_state(generator: torch.nn.Module, state: Dict[str, torch.Tens
         for k in own
         if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     ]
-    if missing or unexpected or mismatched:
-        parts = []
-        for label, items in (("shape mismatches", mismatched), ("missing", missing), ("unexpected", unexpected)):
-            if items:
-                parts.append(f"{len(items)} {label} (e.g. {'; '.join(items[:2])})")
-        raise ModelFileError(
-            f"the weights of {source or 'the model file'} do not fit the generator its config describes: "
-            f"{', '.join(parts)}; pass the config.yaml the checkpoint was trained with (--train_config)"
-        )
-    generator.load_state_dict(state)
+    return ", ".join(
+        f"{len(items)} {label} (e.g. {'; '.join(items[:2])})"
+        for label, items in (("shape mismatches", mismatched), ("missing", missing), ("unexpected", unexpected))
+        if items
+    )
