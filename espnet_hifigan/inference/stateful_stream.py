@@ -38,6 +38,8 @@ Position = Union[int, torch.Tensor]
 _MKLDNN = torch.backends.mkldnn.is_available() and hasattr(torch, "mkldnn_convolution")
 # oneDNN with weights reordered once (private ops; off after a first failure): see StreamEngine._packed_conv.
 _PACKED = _MKLDNN and hasattr(torch.ops.mkldnn, "_reorder_convolution_weight")
+# Chunk sizes (frames) per engine with reordered weights: the steady size, the last chunk, the flush.
+_PACKED_CHUNKS = 3
 # A cache: (name, columns, channels).
 CacheSpec = Tuple[str, int, int]
 # No end yet (frames): a stream whose end is unknown.
@@ -110,7 +112,9 @@ class StreamEngine:
         self.engine = engine if isinstance(engine, FastGenerator) else FastGenerator(generator, fft=False)
         self.graph = graph
         self._valid_fft: dict = {}
-        self._packed: dict = {}
+        self._packed: dict = {}  # (weight id, input columns) -> weight reordered for that input length
+        self._packed_chunks: set = set()  # chunk sizes (frames) whose steps use reordered weights
+        self._pack = False  # this step's chunk size is one of them
         self.hop = generator.upsample_factor
         self.n_mels = generator.conv_pre.in_channels
         inv = 1.0 / generator.num_kernels
@@ -225,13 +229,16 @@ class StreamEngine:
         """oneDNN's convolution (+ residual) with the weight reordered once to its blocked layout.
 
         Chunks are short, so reordering the weight at every call (what a dense weight costs) is a
-        large share of each convolution (~20 % at 64 columns, 256 channels). The ops are private:
-        None where they are missing or have failed once (then the plain paths run).
+        large share of each convolution (~20 % at 64 columns, 256 channels). The layout oneDNN picks
+        depends on the input length, and a weight reordered for another length is ~50x slower, so it
+        is reordered per length, for the first :data:`_PACKED_CHUNKS` chunk sizes (memory: one copy of
+        the weights each). The ops are private: None where they are missing or have failed once,
+        or for other chunk sizes (then the plain paths run).
         """
         global _PACKED
-        if not _PACKED:
+        if not _PACKED or not self._pack:
             return None
-        key = id(weight)
+        key = (id(weight), buf.size(0))
         try:
             packed = self._packed.get(key)
             if packed is None:
@@ -270,6 +277,9 @@ class StreamEngine:
             ``end * hop`` are meaningless), and the new caches.
         """
         eng, slope = self.engine, self.engine.negative_slope
+        if len(self._packed_chunks) < _PACKED_CHUNKS:
+            self._packed_chunks.add(mel.size(0))
+        self._pack = mel.size(0) in self._packed_chunks
         old = {name: cache for (name, _, _), cache in zip(self.specs, caches)}
         new = {}
 
@@ -305,17 +315,15 @@ class StreamEngine:
                     pair_lag = self._pair_lag((c1, c2))
                     c1_lag = block_lag + _span(c1)[1]
                     if i == 0:
-                        h = self._conv(act_buf[act_buf.size(0) - n - _span(c1)[0] :], c1)
-                        h = self._mask(h, c1_lag, rate, start, end)
+                        src = act_buf[act_buf.size(0) - n - _span(c1)[0] :]
                         skip = x_buf[x_buf.size(0) - n - pair_lag : x_buf.size(0) - pair_lag]
                     else:
-                        h = conv(f"s{st}.b{b}.p{i}.c1", F.leaky_relu(y, slope), c1, c1_lag, rate)
+                        src = extend(f"s{st}.b{b}.p{i}.c1", F.leaky_relu(y, slope))
                         skip = delay(f"s{st}.b{b}.p{i}.skip", y)
+                    # Without c2 the skip is summed in the conv: it is zero where the mask zeroes.
+                    h = self._mask(self._conv(src, c1, skip if c2 is None else None), c1_lag, rate, start, end)
                     block_lag += pair_lag
-                    if c2 is not None:
-                        y = conv(f"s{st}.b{b}.p{i}.c2", F.leaky_relu(h, slope), c2, block_lag, rate, skip)
-                    else:
-                        y = h + skip
+                    y = h if c2 is None else conv(f"s{st}.b{b}.p{i}.c2", F.leaky_relu(h, slope), c2, block_lag, rate, skip)
                 outs.append(y)
             total = None
             for b, y in enumerate(outs):
