@@ -88,8 +88,9 @@ def test_onnx_stream_needs_the_stream_export(tmp_path):
         list(OnnxVocoder(tmp_path).stream([np.zeros((3, N_MELS), np.float32)]))
 
 
-def test_export_cli_rejects_a_bad_stream_chunk(tmp_path):
-    with pytest.raises(SystemExit):
+def test_export_cli_rejects_a_bad_stream_chunk(tmp_path, caplog):
+    with pytest.raises(SystemExit), caplog.at_level("ERROR"):
         export_cli.main(["--model", str(tmp_path / "model.zip"), "--outdir", str(tmp_path / "out"),
                          "--formats", "onnx_stream", "--stream_chunk_frames", "0"])
+    assert "--stream_chunk_frames must be >= 1" in caplog.text  # refused for the chunk, before the model is read
     assert not Path(tmp_path / "out").exists()

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet_hifigan.contract.base import ContractError
-from espnet_hifigan.contract.tts_recipe import read_tts1_recipe
+from espnet_hifigan.contract.tts_recipe import read_tts1_recipe, shell_assignments
 from espnet_hifigan.core.fileio import write_text_atomic
 from espnet_hifigan.nets.presets import RATE_PRESETS, PresetError, find_rate_preset
 from espnet_hifigan.train.configs import DEFAULT_CONF_DIR, render_config
@@ -87,8 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         template = args.template.read_text(encoding="utf-8")
-        values = dict(re.findall(r"^([a-z_]+)=(.*)$", template.split(BEGIN, 1)[-1].split(END, 1)[0], re.MULTILINE))
-        values = {k: " ".join(shlex.split(v)) for k, v in values.items()}
+        values = shell_assignments(template.split(BEGIN, 1)[-1].split(END, 1)[0])
         notes: Dict[str, str] = {}
         if args.tts1_dir is not None:
             found = read_tts1_recipe(args.tts1_dir)

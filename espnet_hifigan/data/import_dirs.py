@@ -27,7 +27,10 @@ from espnet_hifigan.core.safety import check_outputs_not_inputs
 from espnet_hifigan.core.scp import split_ark_offset
 
 # Files keyed by utterance id (split with their utterances); others are copied whole.
-UTT_FILES = ("wav.scp", "segments", "utt2spk", "text", "utt2dur", "utt2num_frames", "feats.scp", "utt2lang")
+UTT_FILES = (
+    "wav.scp", "segments", "utt2spk", "text", "utt2dur", "utt2num_frames", "utt2num_samples", "feats.scp",
+    "utt2lang", "utt2uniq", "utt2warp", "utt2category", "vad.scp",
+)  # fmt: skip
 
 
 class DataImportError(ValueError):
@@ -101,8 +104,8 @@ def import_data_dir(src: PathLike, dst: PathLike, root: Optional[PathLike] = Non
             if path.name.endswith(".scp"):
                 lines = []
                 for line in path.read_text(encoding="utf-8").splitlines():
-                    key, sep, value = line.partition(" ")
-                    lines.append(key + sep + absolute_entry(value, root) if sep else line)
+                    match = re.match(r"(\S+)(\s+)(.*)", line)  # Kaldi: any whitespace after the key
+                    lines.append(match.group(1) + match.group(2) + absolute_entry(match.group(3), root) if match else line)
                 write_text_atomic(tmp / path.name, "".join(f"{line}\n" for line in lines))
             else:
                 shutil.copyfile(path, tmp / path.name)
@@ -162,6 +165,8 @@ def split_by_speakers(
         DataImportError: Too few speakers (at least one must stay), or nothing to move.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if out_dir.resolve() == data_dir.resolve():
+        raise DataImportError(f"{out_dir}: the new set cannot be the set it is drawn from ({data_dir})")
     spk2utts = speakers_of(data_dir)
     if n_speakers > 0:
         if n_speakers >= len(spk2utts):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
@@ -142,10 +142,3 @@ def export_onnx_stream(step: ExportableStreamStep, path: PathLike) -> Path:
     program.save(str(path))
     return path
 
-
-def run_step_reference(step: ExportableStreamStep, mel: torch.Tensor, start: int, end: int,
-                       caches: Optional[List[torch.Tensor]] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-    """The PyTorch step (for checks): ``caches`` None: a new utterance."""
-    caches = step.engine.initial_caches(torch.device("cpu")) if caches is None else caches
-    out = step(mel, torch.tensor(start), torch.tensor(end), *caches)
-    return out[0], list(out[1:])

@@ -189,10 +189,11 @@ def espnet_discriminator_conf(params: Mapping[str, Any], state: StateDict, sourc
         problems.append(
             f"weights for {len(periods)} period and {scales} scale discriminators (config) but some are absent"
         )
-    elif len(mpd_norms) > 1:
-        problems.append(f"period discriminators with different norms {sorted(mpd_norms)} (ours: one norm)")
-    elif len(set(msd_norms[1:])) > 1:
-        problems.append(f"scale discriminators 2+ with different norms {msd_norms[1:]} (ours: one norm)")
+    else:  # every problem in one message
+        if len(mpd_norms) > 1:
+            problems.append(f"period discriminators with different norms {sorted(mpd_norms)} (ours: one norm)")
+        if len(set(msd_norms[1:])) > 1:
+            problems.append(f"scale discriminators 2+ with different norms {msd_norms[1:]} (ours: one norm)")
     if problems:
         raise UnsupportedConversion(
             f"cannot map the discriminator of {source or 'the checkpoint'} onto ours: {'; '.join(problems)}"

@@ -324,7 +324,8 @@ _Dumper.add_representer(list, _represent_list)
 def write_warm_start(warm: WarmStart, outdir: PathLike) -> Dict[str, Path]:
     """Write ``config.yaml``, ``model.pth``, ``feature_contract.yaml`` (+ ``feats_stats.npz``).
 
-    The directory is built aside and swapped in whole: an interrupted run leaves the previous one.
+    The files are built aside, then moved in: an interrupted run leaves the previous ones, and
+    whatever else an existing ``outdir`` holds (a recipe's decodings, ...) stays.
 
     Returns:
         The written paths by role.
@@ -351,13 +352,13 @@ def write_warm_start(warm: WarmStart, outdir: PathLike) -> Dict[str, Path]:
             (tmp / STATS_FILE).write_bytes(stats_bytes)
         contract = FeatureContract.from_train_config(config, source=str(outdir / CONFIG_FILE))
         contract.save(tmp / CONTRACT_FILE, vocoder_normalize=normalization)
-        old = None
-        if outdir.exists():
-            old = outdir.with_name(f".{outdir.name}.old.{os.getpid()}")
-            outdir.rename(old)
-        tmp.rename(outdir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        tmp.chmod(0o755)  # mkdtemp's 0700 is not what a user's directory gets
+        if not outdir.exists():
+            tmp.rename(outdir)
+        else:  # only the converted files are replaced: whatever else the directory holds stays
+            (outdir / STATS_FILE).unlink(missing_ok=True)  # an earlier source's statistics
+            for written in tmp.iterdir():
+                os.replace(written, outdir / written.name)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

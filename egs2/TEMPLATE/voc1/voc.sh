@@ -507,20 +507,17 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     if [ -f "${voc_exp}/checkpoint.pth" ]; then
         log "Resuming from ${voc_exp}/checkpoint.pth"
     fi
+    start_opts=(--normalize_conf "stats_file=${voc_stats_dir}/train/feats_stats.npz")
+    if [ -n "${pretrained_dir}" ]; then  # the pretrained weights and their own statistics (config.yaml's)
+        start_opts=(--init_param "${pretrained_dir}/model.pth")
+    fi
     train_opts=(
         --config "${train_config}" "${data_opts[@]}" "${train_feats_opts[@]}"
         --train_shape_file "${voc_stats_dir}/train/speech_shape"
         --valid_shape_file "${voc_stats_dir}/valid/speech_shape"
-        --normalize_conf "stats_file=${voc_stats_dir}/train/feats_stats.npz"
+        "${start_opts[@]}"
         --resume true --output_dir "${voc_exp}" "${train_args_arr[@]}"
     )
-    if [ -n "${pretrained_dir}" ]; then  # the pretrained weights and their own statistics (config.yaml's)
-        train_opts=(--config "${train_config}" "${data_opts[@]}" "${train_feats_opts[@]}"
-            --train_shape_file "${voc_stats_dir}/train/speech_shape"
-            --valid_shape_file "${voc_stats_dir}/valid/speech_shape"
-            --init_param "${pretrained_dir}/model.pth"
-            --resume true --output_dir "${voc_exp}" "${train_args_arr[@]}")
-    fi
     # Every check that would refuse this run (its data; a resume the experiment's checkpoint
     # cannot continue: another config into an existing --tag), before run.sh, train.log or
     # config.yaml change: a refused run leaves ${voc_exp} as it was.
