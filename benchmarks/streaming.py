@@ -6,7 +6,9 @@ the ``onnx_stream`` export of that chunk size), all timed alternately in one pro
 ratio is streaming / offline throughput (1 / ratio: the cost of streaming per second of audio).
 Chunks are available as soon as they are asked for (a TTS faster than the vocoder), so "first
 audio" is compute only; a real-time mel source adds the look-ahead: the chunk plus the
-generator's right context (``streaming.receptive_field``), in the row's note.
+generator's right context (``streaming.receptive_field``), in the row's note. On the CPU, PyTorch
+rows also note what the convolution ops alone cost (one more stream under the profiler): the floor
+of that chunk size's cost in this engine.
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ def _timed_stream(stream: Callable[[], object], firsts: List[float]) -> Callable
         firsts.append(first if first is not None else time.perf_counter() - start)
 
     return run
+
+
+def _conv_seconds(run: Callable[[], None]) -> float:
+    """CPU seconds spent inside convolution ops (their self time, under the profiler) in one ``run()``.
+
+    The floor of a streaming step's cost: the same kernels with no Python, copies or activations
+    around them.
+    """
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        run()
+    return sum(e.self_cpu_time_total for e in prof.key_averages() if "conv" in e.key) / 1e6
 
 
 def streaming_rows(
@@ -84,6 +97,7 @@ def streaming_rows(
         finally:
             if tmp is not None:
                 tmp.cleanup()
+        convs = {chunk: _conv_seconds(fns[f"pytorch {chunk}"]) for chunk in chunks} if device == "cpu" else {}
         for backend in [b for b in backends if f"{b} offline" in fns]:
             ref = summary(times[f"{backend} offline"], audio)
             label = "PyTorch" if backend == "pytorch" else "ONNX Runtime"
@@ -92,12 +106,15 @@ def streaming_rows(
                 first_ms = float(np.median(firsts[name][-repeats:])) * 1000
                 look_ahead_ms = (chunk + right) * HOP / FS * 1000
                 mine = summary(times[name], audio)
+                floor = ""
+                if backend == "pytorch" and chunk in convs:
+                    floor = f"; its convolutions alone {convs[chunk] * ref['median'] / audio:.2f}x offline"
                 rows.append(
                     table_row(
                         f"streaming {preset.upper()} {seconds:g} s, {label}, {chunk}-frame chunks vs offline",
                         "x real time", mine, ref, f"{label} offline",
                         f"first audio {first_ms:.0f} ms compute + {look_ahead_ms:.0f} ms look-ahead "
-                        f"({chunk} + {right} frames); cost {ref['median'] / mine['median']:.2f}x offline",
+                        f"({chunk} + {right} frames); cost {ref['median'] / mine['median']:.2f}x offline{floor}",
                     )  # fmt: skip
                 )
     return rows

@@ -40,6 +40,8 @@ def test_quick_run_writes_a_complete_table(tmp_path):
         assert part in names
     stage = next(r for r in rows if r["row"].startswith("decode stage"))
     assert "ours: 2 jobs" in stage["note"]  # both utterances' jobs ran: each tree's utils/ was found
+    stream = next(r for r in rows if r["row"].startswith("streaming"))
+    assert "cost " in stream["note"] and "its convolutions alone " in stream["note"]  # the engine's floor
     assert sum(r["row"].startswith("inference") for r in rows) == 3  # fast fp32 (with and without FFT), reference
     for r in rows:
         for key in ("ours", "espnet", "ratio"):

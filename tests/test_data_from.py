@@ -223,6 +223,14 @@ def test_tts_exp_gives_the_sets_and_data_of_its_recipe(tmp_path):
     assert run.returncode == 0, run.stdout[-6000:]
     for name in ("tr_no_dev", "dev", "eval1"):
         assert (corpus / "voc1" / "data" / name / "utt2spk").read_text() == (tts1 / "data" / name / "utt2spk").read_text()
+    # A config that does not parse stops the run with its name, before anything is written.
+    shutil.rmtree(corpus / "voc1" / "data")
+    (exp / "config.yaml").write_text("feats_extract: [unclosed\n")
+    run = subprocess.run(["./run.sh", "--fast", "--ngpu", "0", "--stop_stage", "1", "--tts_exp", str(exp),
+                          "--train_set", "", "--valid_set", ""], cwd=corpus / "voc1",
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert run.returncode != 0 and f"{exp}/config.yaml" in run.stdout and "could not be read" in run.stdout, run.stdout[-3000:]
+    assert not (corpus / "voc1" / "data").exists()
 
 
 def test_absolute_entry():
@@ -278,3 +286,6 @@ def test_sets_of_tts_exp(tmp_path):
     assert data_dir == (tts1 / "data").resolve() and sets == {"train_set": "tr_no_dev", "valid_set": "dev"}
     shutil.rmtree(tts1 / "data" / "dev")
     assert sets_of_tts_exp(exp)[0] is None
+    (exp / "config.yaml").write_text("train_data_path_and_name_and_type: [unclosed\n")
+    with pytest.raises(DataImportError, match="config.yaml"):
+        sets_of_tts_exp(exp)

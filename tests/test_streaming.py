@@ -17,6 +17,7 @@ from torch import nn
 from espnet_hifigan.bin import voc_inference
 from espnet_hifigan.contract import Normalization
 from espnet_hifigan.inference.engine import FastGenerator
+from espnet_hifigan.inference import stateful_stream
 from espnet_hifigan.inference.stateful_stream import (
     NO_END,
     StatefulGeneratorStream,
@@ -330,3 +331,21 @@ def test_voc_inference_chunk_frames_writes_the_offline_wavs(tmp_path, random_mel
         voc_inference.main(["--model_file", "x.zip", "--feats_scp", str(feats_scp), "--output_dir",
                             str(tmp_path / "bad"), "--chunk_frames", "-1"])
     assert not (tmp_path / "bad").exists()
+
+
+def test_reordered_weights_are_kept_for_the_steady_chunk_sizes(random_mel):
+    """One engine streaming five chunk sizes in turn: exact at each; oneDNN's reordered weights (where this
+    torch has them) are kept for the last four steady sizes, not for a last chunk or a flush."""
+    vocoder = _vocoder("v1_shaped_resblock1")
+    engine = StreamEngine(vocoder.generator, vocoder.engine)
+    stream = StatefulGeneratorStream(vocoder.generator, stream_engine=engine)
+    mel = vocoder.normalize(torch.from_numpy(random_mel))
+    offline = vocoder(random_mel)
+    assert stream.flush_frames == 13 and FRAMES % 12 == 1  # neither the flush nor a last chunk repeats a size
+    for chunk_frames in (3, 8, 12, 32, 5):
+        with torch.no_grad():
+            wav = torch.cat([stream.push(chunk) for chunk in split_frames(mel, chunk_frames)] + [stream.flush()])
+        assert np.abs(wav.numpy() - offline).max() <= ATOL, chunk_frames
+    if stateful_stream._PACKED:
+        assert list(engine._packed) == [8, 12, 32, 5]
+        assert all(engine._packed.values())  # each holds reordered weights

@@ -9,13 +9,14 @@ tts1's) features: ESPnet tts1 log-mel at 16 kHz, hop 256, 80 mels, 80-7600 Hz.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from mini_an4 import copy_prepared, expect_success, linked_recipe, run_recipe
+from mini_an4 import RUN_TIMEOUT_S, copy_prepared, expect_success, linked_recipe, run_recipe
 from test_warmstart import DISCRIMINATOR_PARAMS, write_joint_text2wav
 from tts_recipe import TTS_EXP, run
 
@@ -76,9 +77,16 @@ def test_recipe_trains_from_the_converted_model(warm_started, source):
     assert (exp / "packed" / "model.zip").is_file()
 
 
-def test_explicit_feature_option_against_the_pretrained_model_stops_with_the_table(source, tmp_path):
+@pytest.mark.parametrize("given", ["command line", "config file"])
+def test_explicit_feature_option_against_the_pretrained_model_stops_with_the_table(source, tmp_path, given):
     root = linked_recipe(tmp_path)
-    proc = run_recipe(root, "--pretrained_model", source, "--fmax", "8000")
+    if given == "command line":
+        proc = run_recipe(root, "--pretrained_model", source, "--fmax", "8000")
+    else:  # voc.sh itself (run.sh gives every feature option), with Kaldi's --config FILE of var=value lines
+        (tmp_path / "feats.conf").write_text("fmax=8000\n")
+        proc = subprocess.run(["./voc.sh", "--config", str(tmp_path / "feats.conf"), "--ngpu", "0", "--train_set", "train",
+                               "--valid_set", "dev", "--pretrained_model", str(source)], cwd=root, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_S, check=False)
     assert proc.returncode != 0
     assert "fmax" in proc.stdout and "recipe options" in proc.stdout and "pretrained" in proc.stdout
     assert "was trained on other features" in proc.stdout

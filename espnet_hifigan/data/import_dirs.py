@@ -236,12 +236,15 @@ def sets_of_tts_exp(tts_exp: PathLike) -> Tuple[Optional[Path], Dict[str, str]]:
     Returns:
         The recipe's ``data/`` (``None`` if not found) and ``train_set``/``valid_set`` -> name, for
         those found.
+
+    Raises:
+        DataImportError: its ``config.yaml`` cannot be read or parsed (named, with the reason).
     """
     exp = Path(tts_exp)
     try:
         config = load_mapping(exp / "config.yaml")
-    except ContractError:
-        return None, {}
+    except ContractError as e:
+        raise DataImportError(f"the TTS experiment's config: {e}") from e
     sets: Dict[str, str] = {}
     for key, name in (("train_data_path_and_name_and_type", "train_set"), ("valid_data_path_and_name_and_type", "valid_set")):
         for entry in config.get(key) or []:

@@ -34,10 +34,10 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import yaml
-from torch import nn
 
 from espnet_hifigan.contract import FeatureContract, FeatureConversion
 from espnet_hifigan.core.fileio import PathLike, write_text_atomic
+from espnet_hifigan.export.normalising import MelNormalising
 from espnet_hifigan.export.onnx_vocoder import (
     CONTRACT_SIDECAR,
     EXPORT_FILE,
@@ -72,7 +72,7 @@ _MAX_FRAMES = 2**24
 __all__ = ["FORMATS", "ExportableVocoder", "ExportedVocoder", "export_vocoder", "parse_formats"]
 
 
-class ExportableVocoder(nn.Module):
+class ExportableVocoder(MelNormalising):
     """Normalisation + generator in one graph: raw log-mel (B, frames, n_mels) -> wav (B, samples).
 
     Args:
@@ -82,15 +82,10 @@ class ExportableVocoder(nn.Module):
     """
 
     def __init__(self, generator: HiFiGANGenerator, mean: Optional[torch.Tensor], std: Optional[torch.Tensor]):
-        super().__init__()
         if generator.use_weight_norm:
             raise ValueError("remove the generator's weight norm before exporting it")
+        super().__init__(generator.conv_pre.in_channels, mean, std)
         self.generator = copy.deepcopy(generator).float().cpu().eval()
-        self.norm_means = mean is not None
-        self.norm_vars = std is not None
-        n_mels = self.generator.conv_pre.in_channels
-        self.register_buffer("mean", torch.zeros(n_mels) if mean is None else mean.detach().float().cpu().clone())
-        self.register_buffer("std", torch.ones(n_mels) if std is None else std.detach().float().cpu().clone())
         self.eval()
 
     @classmethod
@@ -107,13 +102,7 @@ class ExportableVocoder(nn.Module):
         Returns:
             Waveform (B, frames * hop_length).
         """
-        x = mel
-        # The operations of ESPnet's GlobalMVN, in its order (subtract, then divide): same numbers.
-        if self.norm_means:
-            x = x - self.mean
-        if self.norm_vars:
-            x = x / self.std
-        return self.generator(x.transpose(1, 2)).squeeze(1)
+        return self.generator(self.normalise(mel).transpose(1, 2)).squeeze(1)
 
 
 def _example_input(n_mels: int) -> torch.Tensor:

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import torch
-from torch import nn
 
 from espnet_hifigan.core.fileio import PathLike
+from espnet_hifigan.export.normalising import MelNormalising
 from espnet_hifigan.inference.engine import FastGenerator
 from espnet_hifigan.inference.stateful_stream import NO_END, StreamEngine
 from espnet_hifigan.inference.vocoder import Vocoder
@@ -38,7 +38,7 @@ DEFAULT_CHUNK_FRAMES = 8
 __all__ = ["DEFAULT_CHUNK_FRAMES", "STREAM_FILE", "ExportableStreamStep", "export_onnx_stream", "stream_manifest"]
 
 
-class ExportableStreamStep(nn.Module):
+class ExportableStreamStep(MelNormalising):
     """Normalisation + one streaming step: (mel chunk, start, end, caches) -> (wav, new caches).
 
     Args:
@@ -47,17 +47,12 @@ class ExportableStreamStep(nn.Module):
     """
 
     def __init__(self, vocoder: Vocoder, chunk_frames: int = DEFAULT_CHUNK_FRAMES):
-        super().__init__()
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        super().__init__(vocoder.generator.conv_pre.in_channels, vocoder.mean, vocoder.std)
         generator = copy.deepcopy(vocoder.generator).float().cpu().eval()
         self.engine = StreamEngine(generator, FastGenerator(generator, fft=False), graph=True)
         self.chunk_frames = chunk_frames
-        n_mels = generator.conv_pre.in_channels
-        self.norm_means, self.norm_vars = vocoder.mean is not None, vocoder.std is not None
-        mean, std = vocoder.mean, vocoder.std
-        self.register_buffer("mean", torch.zeros(n_mels) if mean is None else mean.detach().float().cpu().clone())
-        self.register_buffer("std", torch.ones(n_mels) if std is None else std.detach().float().cpu().clone())
         self.eval()
 
     @property
@@ -77,12 +72,7 @@ class ExportableStreamStep(nn.Module):
         Returns:
             Waveform (1, chunk_frames * hop) followed by the new caches.
         """
-        x = mel[0]
-        if self.norm_means:
-            x = x - self.mean
-        if self.norm_vars:
-            x = x / self.std
-        wav, new = self.engine.step(x, start, end, list(caches))
+        wav, new = self.engine.step(self.normalise(mel[0]), start, end, list(caches))
         return (wav.unsqueeze(0), *new)
 
 

@@ -26,6 +26,7 @@ so one step is a pure function ``(chunk, start, end, caches) -> (wav, caches)``:
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -38,8 +39,8 @@ Position = Union[int, torch.Tensor]
 _MKLDNN = torch.backends.mkldnn.is_available() and hasattr(torch, "mkldnn_convolution")
 # oneDNN with weights reordered once (private ops; off after a first failure): see StreamEngine._packed_conv.
 _PACKED = _MKLDNN and hasattr(torch.ops.mkldnn, "_reorder_convolution_weight")
-# Chunk sizes (frames) per engine with reordered weights: the steady size, the last chunk, the flush.
-_PACKED_CHUNKS = 3
+# Steady chunk sizes per engine with reordered weights (each one copy of the weights: 56 MB for V1).
+_PACKED_CHUNKS = 4
 # A cache: (name, columns, channels).
 CacheSpec = Tuple[str, int, int]
 # No end yet (frames): a stream whose end is unknown.
@@ -112,9 +113,8 @@ class StreamEngine:
         self.engine = engine if isinstance(engine, FastGenerator) else FastGenerator(generator, fft=False)
         self.graph = graph
         self._valid_fft: dict = {}
-        self._packed: dict = {}  # (weight id, input columns) -> weight reordered for that input length
-        self._packed_chunks: set = set()  # chunk sizes (frames) whose steps use reordered weights
-        self._pack = False  # this step's chunk size is one of them
+        self._packed: "OrderedDict[int, dict]" = OrderedDict()  # frames -> {(weight id, columns): reordered}
+        self._last_chunk, self._pack = 0, None  # previous step's frames; this step's reordered weights or None
         self.hop = generator.upsample_factor
         self.n_mels = generator.conv_pre.in_channels
         inv = 1.0 / generator.num_kernels
@@ -231,35 +231,41 @@ class StreamEngine:
         Chunks are short, so reordering the weight at every call (what a dense weight costs) is a
         large share of each convolution (~20 % at 64 columns, 256 channels). The layout oneDNN picks
         depends on the input length, and a weight reordered for another length is ~50x slower, so it
-        is reordered per length, for the first :data:`_PACKED_CHUNKS` chunk sizes (memory: one copy of
-        the weights each). The ops are private: None where they are missing or have failed once,
-        or for other chunk sizes (then the plain paths run).
+        is reordered per length, for steady chunk sizes (:meth:`_choose_packing`). The ops are private:
+        None where they are missing or have failed once, or for other sizes (the plain paths run).
         """
         global _PACKED
-        if not _PACKED or not self._pack:
+        if not _PACKED or self._pack is None:
             return None
         key = (id(weight), buf.size(0))
         try:
-            packed = self._packed.get(key)
+            packed = self._pack.get(key)
             if packed is None:
                 packed = torch.ops.mkldnn._reorder_convolution_weight(
                     weight, [0, 0], [1, 1], [1, dilation], 1, [1, buf.size(1), 1, buf.size(0)]
                 )
-                self._packed[key] = packed
-            x = _nchw(buf)
+                self._pack[key] = packed
+            op, x, geometry = torch.ops.mkldnn._convolution_pointwise, _nchw(buf), ([0, 0], [1, 1], [1, dilation], 1)
             if residual is None:
-                y = torch.ops.mkldnn._convolution_pointwise(
-                    x, packed, bias, [0, 0], [1, 1], [1, dilation], 1, "none", [], None
-                )
-            else:
-                y = torch.ops.mkldnn._convolution_pointwise.binary(
-                    x, _nchw(residual.contiguous()), packed, bias, [0, 0], [1, 1], [1, dilation], 1, "add", 1.0, None,
-                    [], None,
-                )
-            return _rows(y)
+                return _rows(op(x, packed, bias, *geometry, "none", [], None))
+            return _rows(op.binary(x, _nchw(residual.contiguous()), packed, bias, *geometry, "add", 1.0, None, [], None))
         except Exception:  # noqa: BLE001 - any failure of a private op: the plain paths from now on
             _PACKED = False
             return None
+
+    def _choose_packing(self, frames: int) -> None:
+        """Reordered weights for steady chunk sizes (the previous step's too), the last :data:`_PACKED_CHUNKS` kept.
+
+        A stream's last chunk and its flush run on the plain paths: reordering for them costs more than it saves.
+        """
+        pack = self._packed.get(frames)
+        if pack is None and frames == self._last_chunk and not self.graph:
+            pack = self._packed[frames] = {}
+            while len(self._packed) > _PACKED_CHUNKS:
+                self._packed.popitem(last=False)
+        if pack is not None:
+            self._packed.move_to_end(frames)
+        self._pack, self._last_chunk = pack, frames
 
     def step(
         self, mel: torch.Tensor, start: Position, end: Position, caches: Sequence[torch.Tensor]
@@ -277,9 +283,7 @@ class StreamEngine:
             ``end * hop`` are meaningless), and the new caches.
         """
         eng, slope = self.engine, self.engine.negative_slope
-        if len(self._packed_chunks) < _PACKED_CHUNKS:
-            self._packed_chunks.add(mel.size(0))
-        self._pack = mel.size(0) in self._packed_chunks
+        self._choose_packing(mel.size(0))
         old = {name: cache for (name, _, _), cache in zip(self.specs, caches)}
         new = {}
 

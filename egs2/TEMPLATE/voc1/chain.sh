@@ -113,17 +113,10 @@ recipe_options "$@"
 if [ -n "${pretrained_model}" ]; then
     [ -e "${pretrained_model}" ] || fail "--pretrained_model ${pretrained_model} not found"
     voc_exp="${voc_exp:-exp/voc_pretrained_$(basename "${pretrained_model}" | tr -c 'A-Za-z0-9_.\n-' '_')}"
-    source_id="$(readlink -f "${pretrained_model}") ${pretrained_discriminator:+$(readlink -f "${pretrained_discriminator}")}"
-    if [ "$(cat "${voc_exp}/source" 2>/dev/null)" != "${source_id}" ]; then
-        [ ! -e "${voc_exp}" ] || [ -f "${voc_exp}/source" ] \
-            || fail "--voc_exp ${voc_exp} exists and is no conversion of a --pretrained_model: give another --voc_exp"
-        convert_opts=(--input "${pretrained_model}" --for_training --outdir "${voc_exp}")
-        [ -z "${pretrained_discriminator}" ] || convert_opts+=(--discriminator "${pretrained_discriminator}")
-        log "Converting ${pretrained_model} (generator and discriminators) -> ${voc_exp}"
-        "${python_arr[@]}" -m espnet_hifigan.bin.convert_checkpoint "${convert_opts[@]}" \
-            || fail "cannot warm-start from ${pretrained_model} (see above)"
-        echo "${source_id}" >"${voc_exp}/source"
-    fi
+    [ ! -e "${voc_exp}" ] || [ -f "${voc_exp}/source" ] \
+        || fail "--voc_exp ${voc_exp} exists and is no conversion of a --pretrained_model: give another --voc_exp"
+    convert_pretrained "${pretrained_model}" "${pretrained_discriminator}" "${voc_exp}" \
+        || fail "cannot warm-start from ${pretrained_model} (see above)"
     inference_model="${inference_model:-model.pth}"
 fi
 [ -n "${voc_exp}" ] || fail "--voc_exp (or --pretrained_model) is required"

@@ -161,8 +161,12 @@ pack_exports=""
 tts_exp=""
 chain_args=""
 
+feat_names=(fs n_fft n_shift win_length n_mels fmin fmax)
+declare -A feat_default
+for name in "${feat_names[@]}"; do feat_default["${name}"]="${!name}"; done
 recipe_options "$@"
-# The feature options given on the command line (a --pretrained_model's features are checked against them).
+# The feature options given on the command line or in a --config file (a --pretrained_model's
+# features are checked against them).
 given_feats=()
 args_left=("$@")
 while [ "${#args_left[@]}" -gt 0 ]; do
@@ -180,6 +184,11 @@ while [ "${#args_left[@]}" -gt 0 ]; do
             ;;
     esac
 done
+for name in "${feat_names[@]}"; do  # set by a --config file: changed from the default
+    if [ "${!name}" != "${feat_default[${name}]}" ] && [[ " ${given_feats[*]} " != *" ${name}="* ]]; then
+        given_feats+=("${name}=${!name}")
+    fi
+done
 
 # --tts_exp: the data directory and sets of its recipe, where none are given (data_from.py tts_exp):
 # its data/ when this recipe has no local/data.sh of its own (none, or setup.sh's stub).
@@ -187,6 +196,8 @@ own_data_sh=true
 if [ ! -f local/data.sh ] || grep -q '^# voc1 setup.sh stub' local/data.sh; then own_data_sh=false; fi
 if [ -n "${tts_exp}" ] && [ -f "${tts_exp}/config.yaml" ] \
     && { [ -z "${train_set}" ] || [ -z "${valid_set}" ] || { [ "${stage}" -le 1 ] && [ -z "${data_from}" ] && ! "${own_data_sh}"; }; }; then
+    tts_sets="$("${python_arr[@]}" -m espnet_hifigan.bin.data_from tts_exp --tts_exp "${tts_exp}")" \
+        || fail "the data sets of --tts_exp ${tts_exp} could not be read (see above)"
     while IFS='=' read -r key value; do
         case "${key}" in
             data_from)
@@ -202,7 +213,7 @@ if [ -n "${tts_exp}" ] && [ -f "${tts_exp}/config.yaml" ] \
                 fi
                 ;;
         esac
-    done < <("${python_arr[@]}" -m espnet_hifigan.bin.data_from tts_exp --tts_exp "${tts_exp}")
+    done <<< "${tts_sets}"
 fi
 
 [ -n "${train_set}" ] || fail "--train_set is required"
@@ -239,18 +250,11 @@ if [ -n "${pretrained_model}" ]; then
         tag="voc_finetune_$(basename "${pretrained_model}" | tr -c 'A-Za-z0-9_.\n-' '_')"
     fi
     pretrained_dir="${expdir}/${tag}/pretrained"
-    source_id="$(readlink -f "${pretrained_model}") ${pretrained_discriminator:+$(readlink -f "${pretrained_discriminator}")}"
     made_exp=false  # a refused source leaves no experiment directory behind
     [ -d "${expdir}/${tag}" ] || made_exp=true
-    if [ ! -f "${pretrained_dir}/model.pth" ] || [ "$(cat "${pretrained_dir}/source" 2>/dev/null)" != "${source_id}" ]; then
-        convert_opts=(--input "${pretrained_model}" --for_training --outdir "${pretrained_dir}")
-        [ -z "${pretrained_discriminator}" ] || convert_opts+=(--discriminator "${pretrained_discriminator}")
-        log "Converting ${pretrained_model} (generator and discriminators) -> ${pretrained_dir}"
-        if ! "${python_arr[@]}" -m espnet_hifigan.bin.convert_checkpoint "${convert_opts[@]}"; then
-            if "${made_exp}"; then rm -rf "${expdir:?}/${tag}"; fi
-            fail "cannot warm-start from ${pretrained_model} (see above)"
-        fi
-        echo "${source_id}" >"${pretrained_dir}/source"
+    if ! convert_pretrained "${pretrained_model}" "${pretrained_discriminator}" "${pretrained_dir}"; then
+        if "${made_exp}"; then rm -rf "${expdir:?}/${tag}"; fi
+        fail "cannot warm-start from ${pretrained_model} (see above)"
     fi
     pretrained_opts=(--pretrained "${pretrained_dir}")
     for kv in "${given_feats[@]}"; do

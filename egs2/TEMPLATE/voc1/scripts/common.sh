@@ -4,6 +4,8 @@
 #                                decode_cmd_arr and python_arr
 #   check_uint <name...>         fail unless the options are non-negative integers
 #   check_train_config <config>  fail unless a training config builds a model (before writing)
+#   convert_pretrained <model> <discriminator> <dir>
+#                                a published vocoder converted for training into <dir>, unless done
 #   log, fail, min, nlines       messages and small computations
 #   split_for_jobs               a Kaldi table split into parts for a job array
 #   begin_stage, end_stage       the first and last log line of a stage
@@ -156,6 +158,22 @@ stage_dir_commit() {
 check_train_config() {
     "${python_arr[@]}" -m espnet_hifigan.bin.check_config --config "$@" \
         || fail "$1 is not a valid training config (see above); nothing was changed"
+}
+# convert_pretrained <model> <discriminator or ""> <dir>: a published vocoder (generator and
+# discriminators) converted for training into <dir> (espnet_hifigan.bin.convert_checkpoint
+# --for_training: config.yaml, model.pth, feature_contract.yaml), <dir>/source naming the files
+# converted; nothing is done when it already names these. Returns non-zero if the conversion failed.
+convert_pretrained() {
+    local source_id
+    source_id="$(readlink -f "$1") ${2:+$(readlink -f "$2")}"
+    if [ -f "$3/model.pth" ] && [ "$(cat "$3/source" 2>/dev/null)" = "${source_id}" ]; then
+        return 0
+    fi
+    local opts=(--input "$1" --for_training --outdir "$3")
+    [ -z "$2" ] || opts+=(--discriminator "$2")
+    log "Converting $1 (generator and discriminators) -> $3"
+    "${python_arr[@]}" -m espnet_hifigan.bin.convert_checkpoint "${opts[@]}" || return 1
+    echo "${source_id}" >"$3/source"
 }
 # begin_stage <n> <what>, end_stage <n>: log lines around a stage, the latter with its duration.
 begin_stage() {
