@@ -7,6 +7,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from espnet_hifigan.nets.mvn import global_mvn
+
 __all__ = ["MelNormalising"]
 
 
@@ -26,9 +28,5 @@ class MelNormalising(nn.Module):
         self.register_buffer("std", torch.ones(n_mels) if std is None else std.detach().float().cpu().clone())
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw log-mel (..., n_mels) -> normalised, by GlobalMVN's operations in its order (same numbers)."""
-        if self.norm_means:
-            x = x - self.mean
-        if self.norm_vars:
-            x = x / self.std
-        return x
+        """Raw log-mel (..., n_mels) -> normalised (:func:`~espnet_hifigan.nets.mvn.global_mvn`)."""
+        return global_mvn(x, self.mean, self.std, self.norm_means, self.norm_vars)
