@@ -349,3 +349,24 @@ def test_reordered_weights_are_kept_for_the_steady_chunk_sizes(random_mel):
     if stateful_stream._PACKED:
         assert list(engine._packed) == [8, 12, 32, 5]
         assert all(engine._packed.values())  # each holds reordered weights
+
+
+def test_interleaved_streams_of_two_chunk_sizes_each_keep_reordered_weights(random_mel):
+    """Two streams of one engine alternating chunk by chunk (8 and 12 frames): each stream's size is steady
+    for it, though the engine never sees one size twice in a row; both exact."""
+    vocoder = _vocoder("v3_shaped_resblock2")
+    engine = StreamEngine(vocoder.generator, vocoder.engine)
+    streams = [StatefulGeneratorStream(vocoder.generator, stream_engine=engine) for _ in range(2)]
+    mel = vocoder.normalize(torch.from_numpy(random_mel))
+    chunks = [list(split_frames(mel, 8)), list(split_frames(mel, 12))]
+    outs = [[], []]
+    with torch.no_grad():
+        for i in range(max(map(len, chunks))):
+            for s, stream in enumerate(streams):
+                if i < len(chunks[s]):
+                    outs[s].append(stream.push(chunks[s][i]))
+        for s, stream in enumerate(streams):
+            wav = torch.cat(outs[s] + [stream.flush()])
+            assert np.abs(wav.numpy() - vocoder(random_mel)).max() <= ATOL, s
+    if stateful_stream._PACKED:
+        assert set(engine._packed) == {8, 12} and all(engine._packed.values())

@@ -16,11 +16,10 @@ residual sum, so each keeps a small state instead of recomputing its context:
   zero padding of offline synthesis gives there.
 
 The caches hold fixed numbers of columns (:attr:`StreamEngine.cache_specs`) and start as zeros,
-so one step is a pure function ``(chunk, start, end, caches) -> (wav, caches)``: the PyTorch path
-(:class:`StatefulGeneratorStream`) and the ONNX export of the step
-(:mod:`espnet_hifigan.export.stream_export`) are the same code. A step's waveform starts
-:attr:`StreamEngine.delay` samples before the chunk's first sample; at the end of an utterance,
-``ceil(delay / hop)`` frames of zeros with ``end`` set flush the rest.
+so one step is a pure function ``(chunk, start, end, caches) -> (wav, caches)``, the same code for
+:class:`StatefulGeneratorStream` and the ONNX export (:mod:`espnet_hifigan.export.stream_export`).
+A step's waveform starts :attr:`StreamEngine.delay` samples before the chunk's first sample; at
+the end of an utterance, ``ceil(delay / hop)`` frames of zeros with ``end`` set flush the rest.
 """
 
 from __future__ import annotations
@@ -172,9 +171,8 @@ class StreamEngine:
 
     def initial_caches(self, device: Optional[torch.device] = None) -> List[torch.Tensor]:
         """Zero caches (columns, channels) of a new utterance, in the engine's dtype."""
-        dtype = self.engine.pre[0].dtype
-        device = device or self.engine.pre[0].device
-        return [torch.zeros(cols, ch, dtype=dtype, device=device) for _, cols, ch in self.specs]
+        ref = self.engine.pre[0]
+        return [torch.zeros(cols, ch, dtype=ref.dtype, device=device or ref.device) for _, cols, ch in self.specs]
 
     # ----------------------------------------------------------------------------------- step
     def _mask(self, x: torch.Tensor, lag: int, rate: int, start: Position, end: Position) -> torch.Tensor:
@@ -192,9 +190,7 @@ class StreamEngine:
             x[max(hi, 0) :] = 0
         return x
 
-    def _conv(
-        self, buf: torch.Tensor, conv: _Conv, residual: Optional[torch.Tensor] = None
-    ) -> torch.Tensor:
+    def _conv(self, buf: torch.Tensor, conv: _Conv, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Valid ``conv`` of ``buf`` (span + n, C_in): n outputs (n, C_out), plus ``residual`` (n, C_out) if given."""
         weight, bias, _, dilation, fft = conv
         cpu_fp32 = buf.device.type == "cpu" and buf.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
@@ -253,13 +249,13 @@ class StreamEngine:
             _PACKED = False
             return None
 
-    def _choose_packing(self, frames: int) -> None:
-        """Reordered weights for steady chunk sizes (the previous step's too), the last :data:`_PACKED_CHUNKS` kept.
+    def _choose_packing(self, frames: int, steady: Optional[bool]) -> None:
+        """Reordered weights for steady chunk sizes (default: the previous step's), the last :data:`_PACKED_CHUNKS` kept.
 
         A stream's last chunk and its flush run on the plain paths: reordering for them costs more than it saves.
         """
         pack = self._packed.get(frames)
-        if pack is None and frames == self._last_chunk and not self.graph:
+        if pack is None and (frames == self._last_chunk if steady is None else steady) and not self.graph:
             pack = self._packed[frames] = {}
             while len(self._packed) > _PACKED_CHUNKS:
                 self._packed.popitem(last=False)
@@ -268,7 +264,8 @@ class StreamEngine:
         self._pack, self._last_chunk = pack, frames
 
     def step(
-        self, mel: torch.Tensor, start: Position, end: Position, caches: Sequence[torch.Tensor]
+        self, mel: torch.Tensor, start: Position, end: Position, caches: Sequence[torch.Tensor],
+        steady: Optional[bool] = None,
     ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """One chunk through the generator.
 
@@ -277,13 +274,15 @@ class StreamEngine:
             start: Frames before this chunk in the utterance.
             end: Frames of the utterance (:data:`NO_END` while unknown); frames from it on are ignored (zeros).
             caches: The previous step's caches, as :attr:`cache_specs` (:meth:`initial_caches` at the first).
+            steady: Whether the caller's stream keeps this chunk size (its weights are then reordered once
+                for it); default: whether the engine's previous step had it.
 
         Returns:
             The waveform (n * hop,) of samples ``start * hop - delay ..`` (those before 0 or at/after
             ``end * hop`` are meaningless), and the new caches.
         """
         eng, slope = self.engine, self.engine.negative_slope
-        self._choose_packing(mel.size(0))
+        self._choose_packing(mel.size(0), steady)
         old = {name: cache for (name, _, _), cache in zip(self.specs, caches)}
         new = {}
 
@@ -359,6 +358,7 @@ class StatefulGeneratorStream:
         self.engine = stream_engine or StreamEngine(generator, engine)
         self.hop = self.engine.hop
         self.flush_frames = -(-self.engine.delay // self.hop)
+        self._last_frames = 0  # the previous chunk's size
         self.reset()
 
     def reset(self) -> None:
@@ -381,7 +381,8 @@ class StatefulGeneratorStream:
     def _run(self, chunk: torch.Tensor, end: int) -> None:
         if self._caches is None:
             self._caches = self.engine.initial_caches(chunk.device)
-        wav, self._caches = self.engine.step(chunk.to(self._caches[0].dtype), self._received, end, self._caches)
+        steady, self._last_frames = chunk.size(0) == self._last_frames, chunk.size(0)  # two chunks of a size: steady
+        wav, self._caches = self.engine.step(chunk.to(self._caches[0].dtype), self._received, end, self._caches, steady)
         first = self._received * self.hop - self.engine.delay  # position of wav[0]
         self._received += chunk.size(0) if end == NO_END else 0
         wav = wav[max(0, -first) :]
