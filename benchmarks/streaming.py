@@ -44,10 +44,11 @@ def _timed_stream(stream: Callable[[], object], firsts: List[float]) -> Callable
 
 
 def _conv_seconds(run: Callable[[], None]) -> float:
-    """CPU seconds spent inside convolution ops (their self time, under the profiler) in one ``run()``.
+    """CPU seconds spent inside the direct convolution ops (self time, under the profiler) in one ``run()``.
 
     The floor of a streaming step's cost: the same kernels with no Python, copies or activations
-    around them.
+    around them. Chunks long enough for the FFT layers (V1 at 128 frames) run those as transforms
+    and batched products, which this does not count.
     """
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         run()

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from espnet_hifigan.bin.tts_contract import RECIPE_OPTS
+from espnet_hifigan.bin.tts_contract import RECIPE_OPTS, recipe_option_lines
 from espnet_hifigan.contract import (
     ContractError,
     FeatureContract,
@@ -88,13 +88,7 @@ def recipe_lines(args: argparse.Namespace) -> List[str]:
         tts = FeatureContract.from_espnet_tts_config(args.tts_config)
         reconcile(tts, pretrained, hint=f"The TTS ({args.tts_config}) and the pretrained vocoder use different features.",
                   labels=("TTS", "pretrained"))
-    lines = []
-    for opt, field in RECIPE_OPTS.items():
-        value = getattr(pretrained, field)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        lines.append(f"{opt}={'null' if value is None else value}")
-    return lines
+    return recipe_option_lines(pretrained)
 
 
 def main(cmd: Optional[List[str]] = None) -> int:

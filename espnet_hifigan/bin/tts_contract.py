@@ -77,12 +77,17 @@ def recipe_opts(args: argparse.Namespace, tts_raw: FeatureContract) -> List[str]
             hint=f"Set these in feats_extract_conf of {args.vocoder} to match the TTS ({args.tts_config}).",
             labels=("TTS", "vocoder"),
         )
+    return recipe_option_lines(tts_raw)
+
+
+def recipe_option_lines(contract: FeatureContract) -> List[str]:
+    """The voc.sh feature options (``name=value`` lines, ``null`` for none) reproducing ``contract``."""
     lines = []
     for opt, field in RECIPE_OPTS.items():
-        value = getattr(tts_raw, field)
+        value = getattr(contract, field)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        lines.append(f"{opt}={value}")
+        lines.append(f"{opt}={'null' if value is None else value}")
     return lines
 
 
